@@ -1,0 +1,156 @@
+"""Stochastic feed-forward rate circuits (JAX).
+
+Single layer
+    r = f(M x + b) + sigma(x) * eps, eps ~ N(0, I): independent noise per neuron, so the
+    response distribution for an input is factorised (mean-field).
+Multi-layer
+    h = f(M1 x + b1) + sigma_h * eps_h  (noisy hidden layer, width ``n_hidden``)
+    r = M2 h + b2 + sigma(x) * eps       (representation layer, linear in h)
+    Noise injected at every layer; the hidden noise reaches r through M2, so the
+    response noise is correlated: Cov(r | x) = M2 diag(sigma_h^2) M2^T + diag(sigma(x)^2).
+    Keeping the representation linear in the noisy hidden layer keeps r | x Gaussian, so
+    its covariance (and hence its entropy) is known exactly.
+
+Responses, rates and noise sds are in the latent units of the task (one representation
+neuron per latent). A circuit object holds only hyperparameters (frozen, validated);
+trainable parameters are a dict of arrays (a JAX pytree) made by ``init``; noise sds are
+stored as logs so that they stay positive under unconstrained optimisation.
+
+Noise gating (``noise_gating=True``): log sigma_i(x) = log sigma_i + sum_d G_id log(1 + x_d^2),
+an input-dependent gain on each neuron's noise (trained G, initialised at 0), which lets
+variability rise or fall with input contrast (as the posterior of a Gaussian scale
+mixture requires; Orban et al. 2016).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+__all__ = ["FeedforwardCircuit", "ACTIVATIONS"]
+
+ACTIVATIONS = {
+    "linear": lambda u: u,
+    "relu": jax.nn.relu,
+    "softplus": jax.nn.softplus,
+    "tanh": jnp.tanh,
+}
+
+
+def _count(name: str, value: int, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class FeedforwardCircuit:
+    """A single- (``n_hidden == 0``) or multi-layer (``n_hidden > 0``) stochastic circuit.
+
+    Parameters
+    ----------
+    n_input : D, input dimensions.
+    n_output : K, representation neurons (one per latent).
+    n_hidden : width of the noisy hidden layer; 0 for a single-layer circuit.
+    activation : f, one of ``ACTIVATIONS`` (applied to the first layer's drive).
+    noise_gating : make the representation neurons' noise sd depend on the input.
+    """
+
+    n_input: int
+    n_output: int
+    n_hidden: int = 0
+    activation: str = "linear"
+    noise_gating: bool = False
+
+    def __post_init__(self):
+        _count("n_input", self.n_input, 1)
+        _count("n_output", self.n_output, 1)
+        _count("n_hidden", self.n_hidden, 0)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+
+    @property
+    def architecture(self) -> str:
+        return "multi-layer" if self.n_hidden else "single-layer"
+
+    @property
+    def has_correlated_noise(self) -> bool:
+        return self.n_hidden > 0
+
+    def init(self, key, noise_std: float = 0.5, weight_scale: float = 1.0) -> dict:
+        """Random initial parameters: Gaussian weights of variance weight_scale^2 / fan-in."""
+        if noise_std <= 0:
+            raise ValueError(f"noise_std must be > 0, got {noise_std!r}")
+        keys = jax.random.split(key, 3)
+        first_width = self.n_hidden or self.n_output
+        params = {
+            "input_weights": weight_scale * jax.random.normal(keys[0], (first_width, self.n_input))
+            / jnp.sqrt(self.n_input),
+            "input_bias": jnp.zeros(first_width),
+            "log_noise_std": jnp.full(self.n_output, jnp.log(noise_std)),
+        }
+        if self.n_hidden:
+            params["hidden_log_noise_std"] = jnp.full(self.n_hidden, jnp.log(noise_std))
+            params["readout_weights"] = (weight_scale * jax.random.normal(keys[1], (self.n_output, self.n_hidden))
+                                         / jnp.sqrt(self.n_hidden))
+            params["readout_bias"] = jnp.zeros(self.n_output)
+        if self.noise_gating:
+            params["gate_weights"] = jnp.zeros((self.n_output, self.n_input))
+        return params
+
+    # -- deterministic parts -------------------------------------------------------------
+    def _first_layer(self, params, x):
+        return ACTIVATIONS[self.activation](x @ params["input_weights"].T + params["input_bias"])
+
+    def mean(self, params, x):
+        """Mean response E[r | x], (n, K)."""
+        first = self._first_layer(params, x)
+        if not self.n_hidden:
+            return first
+        return first @ params["readout_weights"].T + params["readout_bias"]
+
+    def output_noise_std(self, params, x):
+        """sd of the representation neurons' own noise, (n, K)."""
+        log_sd = jnp.broadcast_to(params["log_noise_std"], (x.shape[0], self.n_output))
+        if self.noise_gating:
+            log_sd = log_sd + jnp.log1p(x**2) @ params["gate_weights"].T
+        return jnp.exp(log_sd)
+
+    def response_covariance(self, params, x):
+        """Exact Cov(r | x), (n, K, K)."""
+        own = jax.vmap(jnp.diag)(self.output_noise_std(params, x) ** 2)
+        if not self.n_hidden:
+            return own
+        readout = params["readout_weights"]
+        hidden_var = jnp.exp(2 * params["hidden_log_noise_std"])
+        return own + (readout * hidden_var) @ readout.T
+
+    def noise_sources(self, params, x) -> list:
+        """The sd of every independent noise source, each (n, ·): for per-neuron cost charging."""
+        sources = [self.output_noise_std(params, x)]
+        if self.n_hidden:
+            sources.append(jnp.broadcast_to(jnp.exp(params["hidden_log_noise_std"]), (x.shape[0], self.n_hidden)))
+        return sources
+
+    # -- simulation ----------------------------------------------------------------------
+    def sample(self, params, x, key, n_samples: int) -> dict:
+        """Draw ``n_samples`` noisy responses per input (reparameterised, differentiable).
+
+        Returns a dict with ``responses`` (n, n_samples, K) and, for multi-layer circuits,
+        ``hidden`` (n, n_samples, n_hidden).
+        """
+        key_out, key_hidden = jax.random.split(key)
+        n = x.shape[0]
+        first = self._first_layer(params, x)[:, None, :]
+        out = {}
+        if self.n_hidden:
+            hidden_sd = jnp.exp(params["hidden_log_noise_std"])
+            hidden = first + hidden_sd * jax.random.normal(key_hidden, (n, n_samples, self.n_hidden))
+            out["hidden"] = hidden
+            drive = hidden @ params["readout_weights"].T + params["readout_bias"]
+        else:
+            drive = first
+        noise = jax.random.normal(key_out, (n, n_samples, self.n_output))
+        out["responses"] = drive + self.output_noise_std(params, x)[:, None, :] * noise
+        return out

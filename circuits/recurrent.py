@@ -1,0 +1,257 @@
+"""Stochastic recurrent rate circuits (JAX, Euler-Maruyama with ``lax.scan``).
+
+Linear variant (state r, one neuron per latent):
+    tau dr = (-r + W r + M x + b) dt + sigma sqrt(2 tau) dB
+Supralinear E/I variant (state u, the membrane potential; rates rho(u) = k [u]_+^n):
+    tau_i du_i = (-u_i + sum_j W_ij rho(u_j) + (M x + b)_i) dt + sigma_i sqrt(2 tau_i) dB_i
+    with Dale's law (columns of excitatory cells >= 0, of inhibitory cells <= 0): the
+    stabilised supralinear network of Ahmadian, Rubin & Miller (2013) and Hennequin,
+    Ahmadian, Rubin, Lengyel & Miller (2018). Responses are the excitatory potentials.
+
+Units: time in seconds (tau, dt), rates and potentials in the latent units of the task.
+With W = 0, sigma is the stationary sd of an isolated neuron, so sigma has the same
+meaning as the noise sd of a feed-forward neuron.
+
+Documented choices
+------------------
+- No autapses: W has a zero diagonal, so the leak -r (time constant tau, fixed) is each
+  neuron's only self-interaction. In continuous time the stationary distribution depends
+  on (W - I) and sigma^2 only through their ratio (scale both by a and nothing changes but
+  the speed), so a reliability cost on sigma alone could be dodged by ever faster,
+  noisier dynamics, up to the Euler stability edge. Pinning diag(W - I) = -1 removes that
+  direction, and loses nothing: the Langevin sampler of N(mu, H^-1),
+  W = I - diag(sigma^2) H with sigma_i^2 = 1 / H_ii, has a zero diagonal.
+- Euler-Maruyama with step dt (default 1 ms, tau = 20 ms); the stationary covariance of
+  the discrete-time process (discrete Lyapunov equation) is the one simulated and the one
+  used in training, so the O(dt / tau) discretisation bias is trained away, not ignored.
+- Divergence: a linear circuit whose Euler update matrix has spectral radius >= 1 is
+  refused with a ValueError that names the radius.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["RecurrentCircuit", "VARIANTS"]
+
+VARIANTS = ("linear", "supralinear")
+
+
+def _positive(name: str, value: float) -> None:
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class RecurrentCircuit:
+    """Recurrent stochastic rate circuit (hyperparameters only; see module docstring).
+
+    Parameters
+    ----------
+    n_input : D, input dimensions.
+    n_output : K, representation neurons (excitatory cells in the supralinear variant).
+    variant : ``"linear"`` or ``"supralinear"``.
+    n_inhibitory : inhibitory cells (supralinear only).
+    tau, tau_inhibitory : membrane time constants, seconds.
+    dt : Euler-Maruyama step, seconds (dt / tau <= 0.2).
+    exponent, gain : n and k of the rectified power-law rate k [u]_+^n (supralinear).
+    """
+
+    n_input: int
+    n_output: int
+    variant: str = "linear"
+    n_inhibitory: int = 0
+    tau: float = 0.02
+    tau_inhibitory: float = 0.01
+    dt: float = 0.001
+    exponent: float = 2.0
+    gain: float = 0.3
+
+    def __post_init__(self):
+        for name in ("n_input", "n_output"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if not isinstance(self.n_inhibitory, int) or self.n_inhibitory < 0:
+            raise ValueError(f"n_inhibitory must be an integer >= 0, got {self.n_inhibitory!r}")
+        if self.variant == "linear" and self.n_inhibitory:
+            raise ValueError("n_inhibitory is for the supralinear E/I variant only")
+        for name in ("tau", "tau_inhibitory", "dt", "exponent", "gain"):
+            _positive(name, getattr(self, name))
+        if self.dt > 0.2 * min(self.tau, self.tau_inhibitory):
+            raise ValueError(f"dt must be <= 0.2 * tau for an accurate Euler scheme, got dt = {self.dt} s")
+
+    @property
+    def n_units(self) -> int:
+        return self.n_output + self.n_inhibitory
+
+    @property
+    def time_constants(self) -> np.ndarray:
+        """tau of every unit, seconds, (n_units,)."""
+        return np.concatenate([np.full(self.n_output, self.tau), np.full(self.n_inhibitory, self.tau_inhibitory)])
+
+    @property
+    def has_correlated_noise(self) -> bool:
+        return True
+
+    def init(self, key, noise_std: float = 0.5, weight_scale: float = 1.0) -> dict:
+        """Initial parameters: random input weights, no recurrence (W = 0)."""
+        _positive("noise_std", noise_std)
+        n = self.n_units
+        params = {
+            "input_weights": weight_scale * jax.random.normal(key, (n, self.n_input)) / jnp.sqrt(self.n_input),
+            "input_bias": jnp.zeros(n),
+            "recurrent_weights": jnp.zeros((n, n)),
+            "log_noise_std": jnp.full(n, jnp.log(noise_std)),
+        }
+        if self.variant == "supralinear":
+            params["input_bias"] = jnp.full(n, 1.0)
+        return params
+
+    # -- structure -----------------------------------------------------------------------
+    def recurrent_matrix(self, params):
+        """W with a zero diagonal (and Dale's-law signs in the supralinear variant)."""
+        raw = params["recurrent_weights"] * (1.0 - jnp.eye(self.n_units))
+        if self.variant == "linear":
+            return raw
+        signs = jnp.concatenate([jnp.ones(self.n_output), -jnp.ones(self.n_inhibitory)])
+        return jnp.abs(raw) * signs[None, :]
+
+    def euler_matrix(self, params):
+        """F = I + dt diag(1/tau) (W - I): one noiseless Euler step of the linear circuit."""
+        step = self.dt / jnp.asarray(self.time_constants)
+        return jnp.eye(self.n_units) + step[:, None] * (self.recurrent_matrix(params) - jnp.eye(self.n_units))
+
+    def spectral_radius(self, params) -> float:
+        """Spectral radius of the Euler update matrix (linear variant); < 1 means stable."""
+        return float(np.max(np.abs(np.linalg.eigvals(np.asarray(self.euler_matrix(params), dtype=float)))))
+
+    def check_stable(self, params) -> None:
+        """Raise ValueError if the linear dynamics diverge."""
+        if self.variant != "linear":
+            return
+        radius = self.spectral_radius(params)
+        if not radius < 1.0:
+            raise ValueError(f"recurrent dynamics diverge: the spectral radius of the Euler update "
+                             f"matrix is {radius:.4f} (must be < 1)")
+
+    def noise_std(self, params):
+        return jnp.exp(params["log_noise_std"])
+
+    def _noise_scale(self, params):
+        """Per-step noise sd: sigma sqrt(2 dt / tau)."""
+        return self.noise_std(params) * jnp.sqrt(2.0 * self.dt / jnp.asarray(self.time_constants))
+
+    def input_drive(self, params, x):
+        return x @ params["input_weights"].T + params["input_bias"]
+
+    def rates(self, state):
+        """Firing rates from the state (identity for the linear variant)."""
+        if self.variant == "linear":
+            return state
+        return self.gain * jnp.maximum(state, 0.0) ** self.exponent
+
+    # -- linear-variant closed forms ------------------------------------------------------
+    def fixed_point(self, params, x):
+        """Deterministic fixed point (I - W)^-1 (M x + b) of the linear circuit, (n, K)."""
+        system = jnp.eye(self.n_units) - self.recurrent_matrix(params)
+        return jnp.linalg.solve(system, self.input_drive(params, x).T).T
+
+    def stationary_covariance(self, params):
+        """Stationary covariance of the discrete-time linear circuit, (K, K).
+
+        Solves Sigma = F Sigma F^T + Q with Q = diag(2 sigma^2 dt / tau) by vectorisation:
+        (I - F kron F) vec(Sigma) = vec(Q).
+        """
+        if self.variant != "linear":
+            raise ValueError("the stationary covariance is known in closed form for the linear variant only")
+        F = self.euler_matrix(params)
+        n = self.n_units
+        Q = jnp.diag(self._noise_scale(params) ** 2)
+        vec = jnp.linalg.solve(jnp.eye(n * n) - jnp.kron(F, F), Q.reshape(-1))
+        cov = vec.reshape(n, n)
+        return 0.5 * (cov + cov.T)
+
+    def response_covariance(self, params, x):
+        """Cov(r | x) of the stationary responses (linear variant: input-independent), (n, K, K)."""
+        cov = self.stationary_covariance(params)[: self.n_output, : self.n_output]
+        return jnp.broadcast_to(cov, (x.shape[0],) + cov.shape)
+
+    def noise_sources(self, params, x) -> list:
+        return [jnp.broadcast_to(self.noise_std(params), (x.shape[0], self.n_units))]
+
+    # -- simulation ----------------------------------------------------------------------
+    def _step(self, params, state, drive, eps):
+        W = self.recurrent_matrix(params)
+        step = self.dt / jnp.asarray(self.time_constants)
+        deterministic = -state + self.rates(state) @ W.T + drive
+        return state + step * deterministic + self._noise_scale(params) * eps
+
+    def simulate(self, params, x, key, n_trials: int, n_steps: int, initial: str = "rest",
+                 record_from: int | None = None):
+        """Run n_trials independent trials per input for n_steps Euler-Maruyama steps.
+
+        Parameters
+        ----------
+        x : (n, D) inputs, constant over the trial.
+        initial : ``"rest"`` (state 0) or ``"stationary"`` (a draw from the exact stationary
+            distribution; linear variant only, so that every recorded step is a stationary
+            sample).
+        record_from : first step to record; None records only the final state.
+
+        Returns
+        -------
+        states : (n, n_trials, K) if ``record_from`` is None, else (n, n_trials, T, K) with
+            T = n_steps - record_from; only the representation neurons are returned.
+        """
+        n = x.shape[0]
+        key_init, key_noise = jax.random.split(key)
+        drive = self.input_drive(params, x)[:, None, :]
+        if initial == "stationary":
+            chol = jnp.linalg.cholesky(self.stationary_covariance(params))
+            start = self.fixed_point(params, x)[:, None, :] + jax.random.normal(
+                key_init, (n, n_trials, self.n_units)) @ chol.T
+        elif initial == "rest":
+            start = jnp.zeros((n, n_trials, self.n_units))
+        else:
+            raise ValueError(f"initial must be 'rest' or 'stationary', got {initial!r}")
+        step_keys = jax.random.split(key_noise, n_steps)
+
+        def body(state, step_key):
+            eps = jax.random.normal(step_key, state.shape)
+            new = self._step(params, state, drive, eps)
+            return new, new[..., : self.n_output]
+
+        if record_from is None:
+            final, _ = jax.lax.scan(lambda s, k: (body(s, k)[0], None), start, step_keys)
+            return final[..., : self.n_output]
+        _, trajectory = jax.lax.scan(body, start, step_keys)  # (n_steps, n, trials, K)
+        return jnp.moveaxis(trajectory[record_from:], 0, 2)
+
+    def sample(self, params, x, key, n_samples: int, burn_in_steps: int = 1000) -> dict:
+        """Independent responses: the state of each of n_samples trials after burn-in from rest.
+
+        Raises ValueError if the dynamics diverge (naming the spectral radius).
+        """
+        self.check_stable(params)
+        states = self.simulate(params, x, key, n_samples, burn_in_steps)
+        if not bool(jnp.all(jnp.isfinite(states))):
+            raise ValueError("recurrent dynamics diverged during simulation: "
+                             f"{self._divergence_report(params, x)}")
+        return {"responses": states}
+
+    def _divergence_report(self, params, x) -> str:
+        if self.variant == "linear":
+            return f"spectral radius of the Euler update matrix {self.spectral_radius(params):.4f}"
+        # Supralinear: linearise at the input drive (a proxy for the operating point).
+        u = np.asarray(self.input_drive(params, x), dtype=float).mean(0)
+        slope = self.gain * self.exponent * np.maximum(u, 0.0) ** (self.exponent - 1)
+        jac = np.eye(self.n_units) + (self.dt / self.time_constants)[:, None] * (
+            np.asarray(self.recurrent_matrix(params)) * slope[None, :] - np.eye(self.n_units))
+        return f"spectral radius of the linearised Euler update at the input drive {np.max(np.abs(np.linalg.eigvals(jac))):.4f}"

@@ -1,0 +1,168 @@
+"""Reliability-cost families: what it costs a neuron (or synapse) to be precise.
+
+Each cost is a frozen dataclass with
+- ``__call__(noise_std)``: the cost of independent noise sources with standard deviations
+  ``noise_std`` (any shape; summed), in the units of the training objective (nats when the
+  objective is the negative ELBO);
+- ``of_covariance(cov)``: the same family applied along the principal axes of a correlated
+  noise covariance (..., K, K): sum_k phi(sqrt(eig_k)). For a diagonal covariance it equals
+  ``__call__`` of the per-neuron sds; for the log cost it is -lambda/2 log det(cov), the
+  negative entropy up to a constant, which keeps the ELBO identity of
+  Aitchison, Hennequin & Lengyel (2018) exact for correlated-noise circuits;
+- ``optimal_variance(precision_diag)``: the optimum noise variance of a single-layer
+  circuit whose expected energy in neuron i is 1/2 H_ii sigma_i^2 (H the posterior
+  precision; see ``circuits.learning``), used by the tests as an exact reference.
+
+Noise standard deviations are in the units of the responses (the latent units of the task).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["LogCost", "PowerLawCost", "BiophysicalCost", "make_cost", "COST_FAMILIES"]
+
+
+def _positive(name: str, value: float) -> float:
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _covariance_eigenvalues(cov):
+    return jnp.linalg.eigvalsh(cov)
+
+
+@dataclass(frozen=True)
+class LogCost:
+    """cost = -strength * sum_i log sigma_i.
+
+    With strength 1 this is the negative entropy of independent Gaussian noise (up to a
+    constant), so a circuit trained on decoding error + activity cost + this cost maximises
+    the ELBO of the matching generative model: its noise is the (mean-field) posterior
+    (Aitchison, Hennequin & Lengyel 2018). It is the rho -> 0 limit of
+    (sigma^-rho - 1) / rho, the power-law family below.
+    """
+
+    strength: float = 1.0
+
+    def __post_init__(self):
+        object.__setattr__(self, "strength", _positive("strength", self.strength))
+
+    def __call__(self, noise_std):
+        return -self.strength * jnp.sum(jnp.log(noise_std))
+
+    def of_covariance(self, cov):
+        # log det via Cholesky: stable and differentiable.
+        chol = jnp.linalg.cholesky(cov)
+        return -self.strength * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+
+    def optimal_variance(self, precision_diag):
+        """argmin 1/2 H s^2 - lambda log s  =>  s^2 = lambda / H."""
+        return self.strength / np.asarray(precision_diag, dtype=float)
+
+
+@dataclass(frozen=True)
+class PowerLawCost:
+    """cost = strength * sum_i (1/rho) (scale / sigma_i)^rho, rho > 0.
+
+    The form of Malkin, O'Donnell, Houghton & Aitchison (2024), in which the exponents
+    rho = 1/2, 2/3, 4/3 and 2 correspond to four synaptic mechanisms (calcium pumps,
+    vesicle membrane, actin, trafficking). ``scale`` is the noise level at which the
+    cost is strength / rho per neuron, in response units.
+    """
+
+    exponent: float
+    scale: float = 1.0
+    strength: float = 1.0
+
+    def __post_init__(self):
+        for name in ("exponent", "scale", "strength"):
+            object.__setattr__(self, name, _positive(name, getattr(self, name)))
+
+    def __call__(self, noise_std):
+        return self.strength * jnp.sum((self.scale / noise_std) ** self.exponent) / self.exponent
+
+    def of_covariance(self, cov):
+        variances = _covariance_eigenvalues(cov)
+        return self.strength * jnp.sum((self.scale**2 / variances) ** (self.exponent / 2), axis=-1) / self.exponent
+
+    def optimal_variance(self, precision_diag):
+        """H s = lambda scale^rho s^-(rho+1)  =>  s^2 = (lambda scale^rho / H)^(2 / (rho + 2))."""
+        h = np.asarray(precision_diag, dtype=float)
+        return (self.strength * self.scale**self.exponent / h) ** (2.0 / (self.exponent + 2.0))
+
+
+@dataclass(frozen=True)
+class BiophysicalCost:
+    """Energy of the release sites (or channels) needed for a given precision.
+
+    Derivation. A neuron's output of mean size m is carried by n independent release
+    sites, each releasing with probability p a quantum of size q: mean = n p q,
+    variance = n p (1 - p) q^2. Holding the mean at m fixes q = m / (n p), so the noise
+    variance is sigma^2 = m^2 (1 - p) / (n p): precision grows linearly with the number
+    of sites (the same holds for n ion channels of open probability p). Each site costs
+    ``energy_per_site`` to maintain and cycle, so reaching sd sigma costs
+        E(sigma) = energy_per_site * n(sigma) = energy_per_site * (1 - p) / p * (m / sigma)^2,
+    a power law of exponent 2 (the "trafficking" exponent of Malkin et al. 2024) whose
+    coefficient is set by the biophysics. ``n_sites`` gives n(sigma) (a continuous count).
+
+    Parameters
+    ----------
+    energy_per_site : energy of one site, in objective units (> 0).
+    release_probability : p in (0, 1).
+    signal_size : m, the typical response magnitude carried, in response units (> 0).
+    """
+
+    energy_per_site: float = 0.01
+    release_probability: float = 0.5
+    signal_size: float = 1.0
+
+    def __post_init__(self):
+        _positive("energy_per_site", self.energy_per_site)
+        _positive("signal_size", self.signal_size)
+        if not 0 < self.release_probability < 1:
+            raise ValueError(f"release_probability must lie in (0, 1), got {self.release_probability!r}")
+
+    def n_sites(self, noise_std):
+        """Release sites needed for noise sd ``noise_std``: m^2 (1 - p) / (p sigma^2)."""
+        p = self.release_probability
+        return self.signal_size**2 * (1 - p) / (p * jnp.asarray(noise_std) ** 2)
+
+    def as_power_law(self) -> PowerLawCost:
+        """The equivalent PowerLawCost: strength * (1/2) (m / sigma)^2."""
+        p = self.release_probability
+        return PowerLawCost(exponent=2.0, scale=self.signal_size,
+                            strength=2.0 * self.energy_per_site * (1 - p) / p)
+
+    def __call__(self, noise_std):
+        return self.as_power_law()(noise_std)
+
+    def of_covariance(self, cov):
+        return self.as_power_law().of_covariance(cov)
+
+    def optimal_variance(self, precision_diag):
+        return self.as_power_law().optimal_variance(precision_diag)
+
+
+COST_FAMILIES = ("log", "power", "biophysical")
+
+
+def make_cost(family: str, strength: float = 1.0, exponent: float | None = None, scale: float = 1.0):
+    """Build a cost by name (as the command line does).
+
+    ``log``: LogCost(strength); ``power``: PowerLawCost(exponent, scale, strength);
+    ``biophysical``: BiophysicalCost with energy_per_site = strength, signal_size = scale.
+    """
+    if family == "log":
+        return LogCost(strength)
+    if family == "power":
+        if exponent is None:
+            raise ValueError("the power cost needs an exponent (rho > 0)")
+        return PowerLawCost(exponent, scale, strength)
+    if family == "biophysical":
+        return BiophysicalCost(energy_per_site=strength, signal_size=scale)
+    raise ValueError(f"unknown cost family {family!r}; choose one of {', '.join(COST_FAMILIES)}")

@@ -1,0 +1,133 @@
+"""Contract tests over every circuit class, and the recurrent dynamics against exact answers."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import linalg
+
+from circuits.feedforward import FeedforwardCircuit
+from circuits.recurrent import RecurrentCircuit
+
+CIRCUITS = [
+    FeedforwardCircuit(3, 2),
+    FeedforwardCircuit(3, 2, activation="tanh", noise_gating=True),
+    FeedforwardCircuit(3, 2, n_hidden=4, activation="relu"),
+    RecurrentCircuit(3, 2),
+]
+
+
+def _perturbed_params(circuit, key):
+    params = circuit.init(key)
+    keys = iter(jax.random.split(jax.random.PRNGKey(7), len(params)))
+    # Move every parameter off its initial value so the checks see non-trivial structure.
+    out = {name: value + 0.2 * jax.random.normal(next(keys), value.shape) for name, value in params.items()}
+    if isinstance(circuit, RecurrentCircuit):
+        out["recurrent_weights"] = 0.3 * out["recurrent_weights"]
+    return out
+
+
+@pytest.mark.parametrize("circuit", CIRCUITS, ids=repr)
+def test_sample_moments_match_the_exact_response_moments(circuit):
+    params = _perturbed_params(circuit, jax.random.PRNGKey(0))
+    x = jnp.array([[0.5, -1.0, 0.3], [1.5, 0.2, -0.7]])
+    n = 20_000
+    kwargs = {"burn_in_steps": 400} if isinstance(circuit, RecurrentCircuit) else {}
+    samples = np.asarray(circuit.sample(params, x, jax.random.PRNGKey(1), n, **kwargs)["responses"], dtype=float)
+    assert samples.shape == (2, n, 2)
+    cov = np.asarray(circuit.response_covariance(params, x), dtype=float)
+    if isinstance(circuit, RecurrentCircuit):
+        mean = np.asarray(circuit.fixed_point(params, x), dtype=float)
+    else:
+        mean = np.asarray(circuit.mean(params, x), dtype=float)
+    sd = np.sqrt(np.diagonal(cov, axis1=-2, axis2=-1))
+    assert np.all(np.abs(samples.mean(1) - mean) < 5 * sd / np.sqrt(n))
+    # The sample variance of a Gaussian has sd var * sqrt(2 / (n - 1)).
+    variances = samples.var(1, ddof=1)
+    assert np.all(np.abs(variances - sd**2) < 5 * sd**2 * np.sqrt(2 / (n - 1)))
+
+
+@pytest.mark.parametrize("circuit", CIRCUITS, ids=repr)
+def test_same_key_same_samples(circuit):
+    params = circuit.init(jax.random.PRNGKey(0))
+    x = jnp.ones((2, 3))
+    kwargs = {"burn_in_steps": 20} if isinstance(circuit, RecurrentCircuit) else {}
+    a = circuit.sample(params, x, jax.random.PRNGKey(3), 5, **kwargs)["responses"]
+    b = circuit.sample(params, x, jax.random.PRNGKey(3), 5, **kwargs)["responses"]
+    c = circuit.sample(params, x, jax.random.PRNGKey(4), 5, **kwargs)["responses"]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_multilayer_noise_is_correlated_through_the_readout():
+    circuit = FeedforwardCircuit(2, 2, n_hidden=1)
+    params = circuit.init(jax.random.PRNGKey(0))
+    params["readout_weights"] = jnp.array([[1.0], [1.0]])
+    cov = np.asarray(circuit.response_covariance(params, jnp.zeros((1, 2))))[0]
+    hidden_var, own_var = 0.25, 0.25  # both noise sds initialised at 0.5
+    np.testing.assert_allclose(cov, own_var * np.eye(2) + hidden_var * np.ones((2, 2)), rtol=1e-6)
+
+
+def test_recurrent_weights_have_no_autapses_and_dale_signs():
+    circuit = RecurrentCircuit(2, 3, variant="supralinear", n_inhibitory=2)
+    params = circuit.init(jax.random.PRNGKey(0))
+    params["recurrent_weights"] = jax.random.normal(jax.random.PRNGKey(1), (5, 5))
+    W = np.asarray(circuit.recurrent_matrix(params))
+    assert np.all(np.diag(W) == 0)
+    assert np.all(W[:, :3] >= 0) and np.all(W[:, 3:] <= 0)
+
+
+def test_discrete_stationary_covariance_solves_the_lyapunov_equation_and_tends_to_continuous():
+    circuit = RecurrentCircuit(2, 3, dt=0.0001)
+    params = circuit.init(jax.random.PRNGKey(0))
+    W = np.array([[0.0, 0.4, -0.2], [0.3, 0.0, 0.1], [-0.5, 0.2, 0.0]])
+    params["recurrent_weights"] = jnp.asarray(W)
+    sigma2 = np.exp(2 * np.asarray(params["log_noise_std"], dtype=float))
+    cov = np.asarray(circuit.stationary_covariance(params), dtype=float)
+    F = np.asarray(circuit.euler_matrix(params), dtype=float)
+    np.testing.assert_allclose(F @ cov @ F.T + np.diag(2 * sigma2 * circuit.dt / circuit.tau), cov, atol=1e-5)
+    # Continuous time: (W - I) S + S (W - I)^T + 2 diag(sigma^2) = 0 (tau cancels).
+    continuous = linalg.solve_continuous_lyapunov(W - np.eye(3), -2 * np.diag(sigma2))
+    np.testing.assert_allclose(cov, continuous, rtol=5e-3)
+
+
+def test_langevin_weights_sample_a_gaussian_posterior():
+    """W = I - diag(sigma^2) H with sigma_i^2 = 1 / H_ii has a zero diagonal and stationary cov H^-1."""
+    H = np.array([[4.0, 1.5, 0.5], [1.5, 3.0, -1.0], [0.5, -1.0, 2.0]])
+    circuit = RecurrentCircuit(2, 3, dt=0.00005)
+    params = circuit.init(jax.random.PRNGKey(0))
+    sigma2 = 1 / np.diag(H)
+    params["recurrent_weights"] = jnp.asarray(np.eye(3) - sigma2[:, None] * H)
+    params["log_noise_std"] = jnp.asarray(0.5 * np.log(sigma2))
+    np.testing.assert_allclose(np.asarray(circuit.stationary_covariance(params)), np.linalg.inv(H), rtol=5e-3)
+
+
+def test_divergent_dynamics_are_refused_naming_the_spectral_radius():
+    circuit = RecurrentCircuit(2, 2)
+    params = circuit.init(jax.random.PRNGKey(0))
+    params["recurrent_weights"] = jnp.array([[0.0, 2.0], [2.0, 0.0]])  # eigenvalue 1 of W - I: unstable
+    with pytest.raises(ValueError, match=r"spectral radius of the Euler update matrix is 1\.0"):
+        circuit.sample(params, jnp.zeros((1, 2)), jax.random.PRNGKey(0), 3)
+
+
+def test_supralinear_circuit_runs_and_its_divergence_is_reported():
+    circuit = RecurrentCircuit(2, 2, variant="supralinear", n_inhibitory=1)
+    params = circuit.init(jax.random.PRNGKey(0))
+    out = circuit.sample(params, jnp.ones((2, 2)), jax.random.PRNGKey(1), 4, burn_in_steps=200)["responses"]
+    assert out.shape == (2, 4, 2) and np.all(np.isfinite(out))
+    params["recurrent_weights"] = jnp.array([[0.0, 5.0, 0.0], [5.0, 0.0, 0.0], [0.0, 0.0, 0.0]])  # no inhibition
+    with pytest.raises(ValueError, match="spectral radius"):
+        circuit.sample(params, 3 * jnp.ones((1, 2)), jax.random.PRNGKey(1), 4, burn_in_steps=2000)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: FeedforwardCircuit(0, 2), "n_input"),
+    (lambda: FeedforwardCircuit(3, 2, activation="sigmoidish"), "activation"),
+    (lambda: RecurrentCircuit(3, 2, tau=-0.01), "tau"),
+    (lambda: RecurrentCircuit(3, 2, dt=0.01), "dt"),
+    (lambda: RecurrentCircuit(3, 2, variant="chaotic"), "variant"),
+    (lambda: RecurrentCircuit(3, 2, n_inhibitory=2), "n_inhibitory"),
+])
+def test_bad_circuit_hyperparameters_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()

@@ -1,0 +1,116 @@
+"""Trained circuits against the exact optima (acceptance of the rate-circuit issue)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from analysis.generative import LinearGaussian
+from circuits.feedforward import FeedforwardCircuit
+from circuits.learning import Objective, TrainingConfig, TrainingDiverged, train
+from circuits.recurrent import RecurrentCircuit
+from circuits.reliability import LogCost, PowerLawCost
+
+
+def _train_single_layer(model, cost, seed, steps=3000):
+    rng = np.random.default_rng(seed)
+    _, data = model.sample(20_000, rng)
+    circuit = FeedforwardCircuit(model.n_obs, model.n_latent)
+    objective = Objective.for_linear_gaussian(model.A, model.noise_std, model.prior_cov, cost)
+    params, history = train(circuit, objective, data, jax.random.PRNGKey(seed), TrainingConfig(steps=steps),
+                            progress=False)
+    return circuit, params, history
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_log_cost_single_layer_learns_the_mean_field_posterior(seed):
+    rng = np.random.default_rng(100 + seed)
+    model = LinearGaussian(rng.normal(size=(8, 4)), 1.0)
+    circuit, params, _ = _train_single_layer(model, LogCost(), seed)
+    trained_variance = np.exp(2 * params["log_noise_std"])
+    mean_field_variance = 1 / np.diag(model.posterior_precision)
+    np.testing.assert_allclose(trained_variance, mean_field_variance, rtol=0.05)
+    _, x = model.sample(200, rng)
+    posterior = model.posterior(x)
+    response_mean = np.asarray(circuit.mean(params, jnp.asarray(x)), dtype=float)
+    assert np.max(np.abs(response_mean - posterior.mean) / posterior.sd) < 0.1
+
+
+@pytest.mark.parametrize("cost", [PowerLawCost(0.5), PowerLawCost(2 / 3), PowerLawCost(4 / 3), PowerLawCost(2.0),
+                                  LogCost()], ids=lambda c: getattr(c, "exponent", "log"))
+def test_trained_variance_follows_the_power_law_of_posterior_precision(cost):
+    """sigma_i^2 = (s^rho / H_ii)^(2 / (rho + 2)): log-log slope -2 / (rho + 2); -1 for the log cost."""
+    rng = np.random.default_rng(7)
+    n_latent = 6
+    A = rng.normal(size=(12, n_latent)) * np.geomspace(0.3, 3.0, n_latent)  # spread diag(H) over ~2 decades
+    model = LinearGaussian(A, 1.0)
+    _, params, _ = _train_single_layer(model, cost, seed=7)
+    precision_diag = np.diag(model.posterior_precision)
+    trained_variance = np.exp(2 * params["log_noise_std"])
+    expected_slope = -1.0 if isinstance(cost, LogCost) else -2.0 / (cost.exponent + 2.0)
+    slope = np.polyfit(np.log(precision_diag), np.log(trained_variance), 1)[0]
+    assert abs(slope - expected_slope) < 0.05
+    np.testing.assert_allclose(trained_variance, cost.optimal_variance(precision_diag), rtol=0.05)
+
+
+def test_same_seed_gives_bit_identical_training():
+    model = LinearGaussian(np.random.default_rng(0).normal(size=(4, 2)), 1.0)
+    runs = [_train_single_layer(model, LogCost(), seed=4, steps=150) for _ in range(2)]
+    for name in runs[0][1]:
+        np.testing.assert_array_equal(runs[0][1][name], runs[1][1][name])
+    np.testing.assert_array_equal(runs[0][2].loss.values, runs[1][2].loss.values)
+
+
+def test_history_has_every_loss_term_with_units():
+    model = LinearGaussian(np.random.default_rng(0).normal(size=(4, 2)), 1.0)
+    _, _, history = _train_single_layer(model, LogCost(), seed=1, steps=120)
+    assert history.sizes["step"] == 120
+    total = history.decoding_error + history.activity_cost + history.reliability_cost
+    np.testing.assert_allclose(history.loss, total, rtol=1e-5)
+    assert all(history[name].attrs["units"] == "nats" for name in history.data_vars)
+
+
+def test_nan_data_is_refused():
+    model = LinearGaussian(np.ones((3, 2)), 1.0)
+    objective = Objective.for_linear_gaussian(model.A, model.noise_std, model.prior_cov, LogCost())
+    data = np.ones((10, 3))
+    data[4, 1] = np.nan
+    with pytest.raises(ValueError, match="data contains NaN"):
+        train(FeedforwardCircuit(3, 2), objective, data, jax.random.PRNGKey(0), progress=False)
+
+
+def test_a_diverging_run_stops_with_a_message():
+    model = LinearGaussian(np.random.default_rng(0).normal(size=(8, 4)), 1.0)
+    _, data = model.sample(1000, np.random.default_rng(1))
+    objective = Objective.for_linear_gaussian(model.A, model.noise_std, model.prior_cov, LogCost())
+    too_fast = TrainingConfig(steps=200, learning_rate=1.0, final_learning_rate=0.5)
+    with pytest.raises(TrainingDiverged, match=r"diverged at step \d+: the loss is not finite; the spectral radius"):
+        train(RecurrentCircuit(8, 4), objective, data, jax.random.PRNGKey(0), too_fast, progress=False)
+
+
+def test_unstable_initial_dynamics_are_refused():
+    model = LinearGaussian(np.ones((3, 2)), 1.0)
+    objective = Objective.for_linear_gaussian(model.A, model.noise_std, model.prior_cov, LogCost())
+    circuit = RecurrentCircuit(3, 2)
+    params = circuit.init(jax.random.PRNGKey(0))
+    params["recurrent_weights"] = jnp.array([[0.0, 3.0], [3.0, 0.0]])
+    with pytest.raises(ValueError, match="spectral radius of the Euler update matrix is 1.1000"):
+        train(circuit, objective, np.ones((10, 3)), jax.random.PRNGKey(0), params=params, progress=False)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(decoding_precision=-1.0), "decoding_precision"),
+    (dict(activity_cost=-np.eye(2)), "activity_cost"),
+    (dict(charge="synapses"), "charge"),
+])
+def test_bad_objectives_are_refused(kwargs, match):
+    base = dict(decoder=np.ones((3, 2)), decoding_precision=1.0, activity_cost=np.eye(2), reliability=LogCost())
+    with pytest.raises(ValueError, match=match):
+        Objective(**{**base, **kwargs})
+
+
+def test_bad_training_config_is_refused():
+    with pytest.raises(ValueError, match="learning_rate"):
+        TrainingConfig(learning_rate=-0.1)
+    with pytest.raises(ValueError, match="steps"):
+        TrainingConfig(steps=0)
