@@ -1,0 +1,131 @@
+"""The ``sampling-circuits`` command.
+
+    sampling-circuits run linear-gaussian --architecture recurrent --seed 1 --out lg.nc
+    sampling-circuits run gsm --seed 1 --out gsm.nc
+    sampling-circuits show lg.nc
+
+Errors in the arguments or the data print one line (``error: ...``) and exit with status 2;
+a training run that diverges prints its message and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from circuits.reliability import COST_FAMILIES
+
+__all__ = ["main", "build_parser"]
+
+_METRIC_ORDER = ("kl_moment_matched", "mean_field_floor", "mean_error_sd", "variance_ratio",
+                 "cov_relative_error", "noise_correlation_match", "coverage_50", "coverage_90",
+                 "variance_contrast_correlation", "response_variance_slope", "posterior_variance_slope")
+
+
+def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
+    from simulations.experiments import ARCHITECTURES
+
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="single-layer")
+    parser.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    parser.add_argument("--out", required=True, help="output netCDF file")
+    parser.add_argument("--latents", type=int, default=4, help="K, latents = representation neurons")
+    parser.add_argument("--inputs", type=int, default=8, help="D, input dimensions")
+    parser.add_argument("--hidden", type=int, default=None, help="hidden width (multi-layer; default 2K)")
+    parser.add_argument("--activation", choices=("linear", "relu", "softplus", "tanh"), default=None,
+                        help="first-layer activation of feed-forward circuits (default: linear; relu for a "
+                             "multi-layer circuit on the gsm task)")
+    parser.add_argument("--cost", choices=COST_FAMILIES, default="log", help="reliability-cost family")
+    parser.add_argument("--cost-strength", type=float, default=1.0, help="lambda (> 0)")
+    parser.add_argument("--cost-exponent", type=float, default=None, help="rho of the power-law cost")
+    parser.add_argument("--cost-scale", type=float, default=1.0, help="s of the power-law cost")
+    parser.add_argument("--charge", choices=("responses", "neurons"), default="responses",
+                        help="charge the cost on the response noise (default) or on every noisy neuron")
+    parser.add_argument("--steps", type=int, default=3000, help="training steps")
+    parser.add_argument("--samples", type=int, default=500, help="response samples per test stimulus")
+    parser.add_argument("--test-stimuli", type=int, default=None, help="held-out stimuli (per contrast for gsm)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sampling-circuits",
+                                     description="Stochastic circuits trained under a cost on reliability, "
+                                                 "scored against exact Bayesian posteriors.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run a named experiment and write a netCDF file")
+    experiments = run.add_subparsers(dest="experiment", required=True)
+    lg = experiments.add_parser("linear-gaussian", help="circuit vs the exact linear-Gaussian posterior")
+    _add_circuit_options(lg)
+    lg.add_argument("--noise-std", type=float, default=1.0, help="observation noise sd of the task")
+    gsm = experiments.add_parser("gsm", help="circuit vs the exact Gaussian-scale-mixture posterior")
+    _add_circuit_options(gsm)
+    gsm.add_argument("--noise-std", type=float, default=0.5, help="observation noise sd of the task")
+    show = commands.add_parser("show", help="print the configuration and metrics of a results file")
+    show.add_argument("path")
+    return parser
+
+
+def _experiment_kwargs(args) -> dict:
+    kwargs = dict(seed=args.seed, n_latent=args.latents, n_input=args.inputs, noise_std=args.noise_std,
+                  progress=not args.quiet, architecture=args.architecture, n_hidden=args.hidden,
+                  cost=args.cost, cost_strength=args.cost_strength, cost_exponent=args.cost_exponent,
+                  cost_scale=args.cost_scale, charge=args.charge, steps=args.steps, samples=args.samples)
+    if args.activation is not None:
+        kwargs["activation"] = args.activation
+    if args.test_stimuli is not None:
+        kwargs["n_test"] = args.test_stimuli
+    return kwargs
+
+
+def metrics_table(ds) -> str:
+    """A two-column text table of the scalar metrics in a results Dataset."""
+    rows = [(name, float(ds[name]), ds[name].attrs.get("units", "")) for name in _METRIC_ORDER if name in ds]
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"{'metric':<{width}}  {'value':>10}  units", "-" * (width + 19)]
+    lines += [f"{name:<{width}}  {value:>10.4f}  {units}" for name, value, units in rows]
+    return "\n".join(lines)
+
+
+def _run(args) -> int:
+    from circuits.learning import TrainingDiverged
+    from simulations.experiments import EXPERIMENTS
+    from simulations.results import save
+
+    try:
+        ds = EXPERIMENTS[args.experiment](**_experiment_kwargs(args))
+    except TrainingDiverged as error:
+        print(f"training diverged: {error}", file=sys.stderr)
+        return 1
+    path = save(ds, args.out)
+    print(f"{args.experiment} / {args.architecture} / seed {args.seed}: "
+          f"{ds.attrs['wall_time_s']:.1f} s, written to {path}")
+    print(metrics_table(ds))
+    return 0
+
+
+def _show(args) -> int:
+    from simulations.results import config_of, load
+
+    ds = load(args.path)
+    print(f"{ds.attrs['experiment']} (sampling-circuits {ds.attrs['package_version']})")
+    for key, value in sorted(config_of(ds).items()):
+        print(f"  {key} = {value}")
+    print(metrics_table(ds))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Keep JAX on the CPU unless the user chose otherwise: the defaults are small.
+    os.environ.setdefault("JAX_PLATFORMS", "cpu")
+    try:
+        if args.command == "run":
+            return _run(args)
+        return _show(args)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

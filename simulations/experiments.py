@@ -1,0 +1,309 @@
+"""Named experiments: wire a circuit to a task, train, simulate, score; return an xarray.Dataset.
+
+``run_linear_gaussian`` and ``run_gsm`` back the ``sampling-circuits run linear-gaussian`` and
+``sampling-circuits run gsm`` commands. Everything random derives from ``seed``: NumPy's
+generator for the task and its data, a JAX key for the circuit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jax
+import numpy as np
+from scipy import stats
+
+from analysis.compare import compare_to_gaussian, mean_field_kl_floor
+from analysis.generative import GaussianScaleMixture, LinearGaussian
+from circuits.feedforward import FeedforwardCircuit
+from circuits.learning import Objective, TrainingConfig, train
+from circuits.recurrent import RecurrentCircuit
+from circuits.reliability import make_cost
+from simulations.results import new_dataset, variable
+
+__all__ = ["ARCHITECTURES", "CircuitOptions", "run_linear_gaussian", "run_gsm", "EXPERIMENTS"]
+
+ARCHITECTURES = ("single-layer", "multi-layer", "recurrent")
+
+_METRIC_UNITS = {"kl_moment_matched": "nats", "mean_field_floor": "nats"}
+_METRIC_DESCRIPTIONS = {
+    "kl_moment_matched": "mean over stimuli of KL(moment-matched responses || exact posterior)",
+    "mean_field_floor": "smallest KL reachable with independent output noise",
+    "mean_error_sd": "mean |response mean - posterior mean| in posterior sds",
+    "cov_relative_error": "mean Frobenius error of the response covariance, relative",
+    "variance_ratio": "mean response variance / posterior variance",
+    "noise_correlation_match": "correlation of response noise correlations with posterior correlations",
+    "coverage_50": "fraction of true latents in the responses' central 50% interval (exact: 0.5)",
+    "coverage_90": "fraction of true latents in the responses' central 90% interval (exact: 0.9)",
+}
+
+
+@dataclass(frozen=True)
+class CircuitOptions:
+    """Circuit, cost and training options shared by the rate-circuit experiments.
+
+    architecture : one of ARCHITECTURES. n_hidden : hidden width of the multi-layer
+    circuit (default 2 K). activation : of the first feed-forward layer. cost : ``log``, ``power`` or ``biophysical``;
+    cost_strength, cost_exponent, cost_scale : its parameters (``circuits.reliability``).
+    charge : ``responses`` or ``neurons`` (``circuits.learning``). steps, batch_size,
+    learning_rate : training. samples : response samples per test stimulus.
+    tau, dt : recurrent time constant and step, seconds; burn_in : seconds simulated from
+    rest before a recurrent response is read.
+    """
+
+    architecture: str = "single-layer"
+    n_hidden: int | None = None
+    activation: str = "linear"
+    cost: str = "log"
+    cost_strength: float = 1.0
+    cost_exponent: float | None = None
+    cost_scale: float = 1.0
+    charge: str = "responses"
+    steps: int = 3000
+    batch_size: int = 64
+    learning_rate: float = 0.02
+    samples: int = 500
+    tau: float = 0.02
+    dt: float = 0.001
+    burn_in: float = 1.0
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}; got {self.architecture!r}")
+        if self.samples < 2:
+            raise ValueError(f"samples must be >= 2, got {self.samples}")
+        if not self.burn_in > 0:
+            raise ValueError(f"burn_in must be > 0 seconds, got {self.burn_in}")
+        make_cost(self.cost, self.cost_strength, self.cost_exponent, self.cost_scale)  # validates
+
+    def build_circuit(self, n_input: int, n_output: int, noise_gating: bool = False):
+        if self.architecture == "recurrent":
+            return RecurrentCircuit(n_input, n_output, tau=self.tau, dt=self.dt)
+        n_hidden = 0 if self.architecture == "single-layer" else (self.n_hidden or 2 * n_output)
+        return FeedforwardCircuit(n_input, n_output, n_hidden=n_hidden, activation=self.activation,
+                                  noise_gating=noise_gating)
+
+    def training_config(self) -> TrainingConfig:
+        return TrainingConfig(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate)
+
+    def reliability(self):
+        return make_cost(self.cost, self.cost_strength, self.cost_exponent, self.cost_scale)
+
+
+def _check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+
+
+def _sample_responses(circuit, params, x, key, options: CircuitOptions) -> dict:
+    if isinstance(circuit, RecurrentCircuit):
+        burn_in_steps = int(round(options.burn_in / options.dt))
+        return circuit.sample(params, x, key, options.samples, burn_in_steps=burn_in_steps)
+    return circuit.sample(params, x, key, options.samples)
+
+
+def _scalar(value, units="1", description=""):
+    return variable((), float(value), units, description)
+
+
+def _parameter_variables(params: dict) -> dict:
+    """Trained parameters as variables ``param_<name>`` (dims ``param_<name>_<axis>``)."""
+    out = {}
+    for name, value in params.items():
+        value = np.asarray(value, dtype=float)
+        dims = tuple(f"param_{name}_{axis}" for axis in range(value.ndim))
+        out[f"param_{name}"] = variable(dims, value, "1", f"trained circuit parameter {name}")
+    return out
+
+
+def _circuit_outputs(circuit, params, x, responses: dict, posterior_mean, posterior_cov, z_true) -> dict:
+    """Response, covariance and comparison variables common to the experiments."""
+    import jax.numpy as jnp
+
+    data_vars = {
+        "r": variable(("stimulus", "sample", "latent"), np.asarray(responses["responses"], dtype=float), "1",
+                      "responses of the representation neurons (latent units)"),
+        "model_response_cov": variable(("stimulus", "latent", "latent_"),
+                                       np.asarray(circuit.response_covariance(params, jnp.asarray(x)), dtype=float),
+                                       "1", "the circuit's exact response covariance Cov(r | x)"),
+    }
+    if "hidden" in responses:
+        data_vars["r_hidden"] = variable(("stimulus", "sample", "hidden"), np.asarray(responses["hidden"], float),
+                                         "1", "hidden-layer responses")
+    metrics = compare_to_gaussian(np.asarray(responses["responses"], dtype=float), posterior_mean,
+                                  posterior_cov, z_true)
+    return data_vars, metrics
+
+
+def _coords(n_stimuli, n_samples, n_obs, n_latent, n_steps, n_hidden=0):
+    coords = {
+        "stimulus": variable("stimulus", np.arange(n_stimuli), "1", "test stimulus index"),
+        "sample": variable("sample", np.arange(n_samples), "1", "response sample (trial) index"),
+        "obs": variable("obs", np.arange(n_obs), "1", "input dimension"),
+        "latent": variable("latent", np.arange(n_latent), "1", "latent / representation neuron"),
+        "latent_": variable("latent_", np.arange(n_latent), "1", "second latent axis of covariances"),
+        "step": variable("step", np.arange(1, n_steps + 1), "1", "optimiser step"),
+    }
+    if n_hidden:
+        coords["hidden"] = variable("hidden", np.arange(n_hidden), "1", "hidden neuron")
+    return coords
+
+
+def _history_variables(history) -> dict:
+    return {name: variable("step", history[name].values, history[name].attrs["units"],
+                           history[name].attrs["description"]) for name in history.data_vars}
+
+
+def default_loading_matrix(n_obs: int, n_latent: int, rng: np.random.Generator) -> np.ndarray:
+    """Random generative weights A (D, K): i.i.d. N(0, 1) entries."""
+    return rng.normal(size=(n_obs, n_latent))
+
+
+def run_linear_gaussian(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 1.0,
+                        n_train: int = 20_000, n_test: int = 20, progress: bool = True,
+                        **circuit_options) -> "xarray.Dataset":  # noqa: F821
+    """Train a circuit on a linear-Gaussian task and score its responses against the exact posterior.
+
+    Task: z ~ N(0, I_K), x = A z + noise_std * eps with A i.i.d. N(0, 1) (D = n_input).
+    Objective: the negative ELBO form (decoder A, decoding precision 1 / noise_std^2,
+    activity cost = prior precision) plus the chosen reliability cost.
+    ``circuit_options`` are the fields of ``CircuitOptions``.
+    """
+    options = CircuitOptions(**circuit_options)
+    _check_seed(seed)
+    for name, value in (("n_latent", n_latent), ("n_input", n_input), ("n_train", n_train), ("n_test", n_test)):
+        if isinstance(value, bool) or int(value) != value or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    model = LinearGaussian(default_loading_matrix(n_input, n_latent, rng), noise_std)
+    _, train_x = model.sample(n_train, rng)
+    z_test, x_test = model.sample(n_test, rng)
+    posterior = model.posterior(x_test)
+
+    circuit = options.build_circuit(n_input, n_latent)
+    objective = Objective.for_linear_gaussian(model.A, model.noise_std, model.prior_cov, options.reliability(),
+                                              charge=options.charge)
+    key_train, key_test = jax.random.split(jax.random.PRNGKey(seed))
+    params, history = train(circuit, objective, train_x, key_train, options.training_config(), progress=progress)
+    responses = _sample_responses(circuit, params, jax.numpy.asarray(x_test), key_test, options)
+    circuit_vars, metrics = _circuit_outputs(circuit, params, x_test, responses, posterior.mean, posterior.cov, z_test)
+    metrics["mean_field_floor"] = mean_field_kl_floor(model.posterior_precision)
+
+    data_vars = {
+        "A": variable(("obs", "latent"), model.A, "1", "generative weights"),
+        "noise_std": variable("obs", model.noise_std, "1", "observation noise sd"),
+        "prior_cov": variable(("latent", "latent_"), model.prior_cov, "1", "prior covariance of z"),
+        "x": variable(("stimulus", "obs"), x_test, "1", "held-out test inputs"),
+        "z": variable(("stimulus", "latent"), z_test, "1", "true latents of the test inputs"),
+        "posterior_mean": variable(("stimulus", "latent"), posterior.mean, "1", "exact posterior mean"),
+        "posterior_cov": variable(("latent", "latent_"), posterior.cov, "1", "exact posterior covariance"),
+        **circuit_vars,
+        **{name: _scalar(value, _METRIC_UNITS.get(name, "1"), _METRIC_DESCRIPTIONS[name])
+           for name, value in metrics.items()},
+        **_history_variables(history),
+        **_parameter_variables(params),
+    }
+    n_hidden = responses["hidden"].shape[-1] if "hidden" in responses else 0
+    config = {"experiment": "linear-gaussian", "seed": seed, "n_latent": n_latent, "n_input": n_input,
+              "noise_std": noise_std, "n_train": n_train, "n_test": n_test, **options.__dict__}
+    ds = new_dataset(data_vars, _coords(n_test, options.samples, n_input, n_latent, options.steps, n_hidden),
+                     config, "linear-gaussian")
+    ds.attrs["wall_time_s"] = time.perf_counter() - started
+    return ds
+
+
+def contrast_quadrature(shape: float, scale: float, n_nodes: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Equal-weight nodes at the Gamma prior's (j + 1/2) / J quantiles (midpoint rule in probability)."""
+    nodes = stats.gamma.ppf((np.arange(n_nodes) + 0.5) / n_nodes, shape, scale=scale)
+    return nodes, np.full(n_nodes, 1.0 / n_nodes)
+
+
+def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0.5,
+            contrast_shape: float = 2.0, contrast_scale: float = 0.5,
+            contrast_levels=(0.25, 0.5, 1.0, 2.0, 4.0), n_train: int = 20_000, n_test: int = 8,
+            progress: bool = True, **circuit_options) -> "xarray.Dataset":  # noqa: F821
+    """Train on a Gaussian scale mixture (Orban et al. 2016) and compare variability across contrast.
+
+    Task: x = c A z + noise, z ~ N(0, I), c ~ Gamma(contrast_shape, contrast_scale).
+    Objective: -log p(x | r) with c integrated out by 64-node quadrature over its prior,
+    activity cost = prior precision, plus the reliability cost; feed-forward circuits get
+    input-gated noise (see ``circuits.feedforward``) so their variability can follow contrast.
+    Test stimuli: ``n_test`` latents z shown at each of ``contrast_levels``.
+    The posterior mean is divisive in x, so a multi-layer circuit defaults to ReLU hidden units.
+    """
+    if circuit_options.get("architecture") == "multi-layer":
+        circuit_options.setdefault("activation", "relu")
+    options = CircuitOptions(**circuit_options)
+    _check_seed(seed)
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    levels = np.asarray(contrast_levels, dtype=float)
+    if levels.ndim != 1 or levels.size < 2 or np.any(levels <= 0):
+        raise ValueError("contrast_levels must be at least two positive contrasts")
+    model = GaussianScaleMixture(default_loading_matrix(n_input, n_latent, rng), np.eye(n_latent), noise_std,
+                                 contrast_shape, contrast_scale)
+    _, train_x = model.sample(n_train, rng)
+    z_base = rng.multivariate_normal(np.zeros(n_latent), model.prior_cov, size=n_test)
+    x_test = np.concatenate([c * z_base @ model.A.T + noise_std * rng.standard_normal((n_test, n_input))
+                             for c in levels])
+    stimulus_contrast = np.repeat(levels, n_test)
+    z_test = np.tile(z_base, (levels.size, 1))
+    posterior = model.posterior(x_test)
+
+    circuit = options.build_circuit(n_input, n_latent, noise_gating=True)
+    nodes, weights = contrast_quadrature(contrast_shape, contrast_scale)
+    objective = Objective(decoder=model.A, decoding_precision=1.0 / model.noise_std**2,
+                          activity_cost=np.linalg.inv(model.prior_cov), reliability=options.reliability(),
+                          charge=options.charge, contrast_nodes=nodes, contrast_weights=weights)
+    key_train, key_test = jax.random.split(jax.random.PRNGKey(seed))
+    params, history = train(circuit, objective, train_x, key_train, options.training_config(), progress=progress)
+    responses = _sample_responses(circuit, params, jax.numpy.asarray(x_test), key_test, options)
+    circuit_vars, metrics = _circuit_outputs(circuit, params, x_test, responses, posterior.mean, posterior.cov, z_test)
+
+    sample_var = np.asarray(responses["responses"], dtype=float).var(axis=1, ddof=1).mean(-1)
+    exact_var = np.diagonal(posterior.cov, axis1=-2, axis2=-1).mean(-1)
+    response_by_level = np.array([sample_var[stimulus_contrast == c].mean() for c in levels])
+    exact_by_level = np.array([exact_var[stimulus_contrast == c].mean() for c in levels])
+    slope_response = np.polyfit(np.log(levels), response_by_level, 1)[0]
+    slope_exact = np.polyfit(np.log(levels), exact_by_level, 1)[0]
+
+    n_stim = x_test.shape[0]
+    data_vars = {
+        "A": variable(("obs", "latent"), model.A, "1", "generative weights"),
+        "noise_std": variable("obs", model.noise_std, "1", "observation noise sd"),
+        "prior_cov": variable(("latent", "latent_"), model.prior_cov, "1", "prior covariance of z"),
+        "x": variable(("stimulus", "obs"), x_test, "1", "test inputs"),
+        "z": variable(("stimulus", "latent"), z_test, "1", "true latents of the test inputs"),
+        "stimulus_contrast": variable("stimulus", stimulus_contrast, "1", "contrast c the test input was made with"),
+        "posterior_mean": variable(("stimulus", "latent"), posterior.mean, "1", "exact posterior mean"),
+        "posterior_cov": variable(("stimulus", "latent", "latent_"), posterior.cov, "1",
+                                  "exact posterior covariance (quadrature over c)"),
+        "posterior_contrast_mean": variable("stimulus", posterior.contrast_mean, "1", "E[c | x]"),
+        "response_variance_by_contrast": variable("contrast_level", response_by_level, "1",
+                                                  "mean response variance at each contrast"),
+        "posterior_variance_by_contrast": variable("contrast_level", exact_by_level, "1",
+                                                   "mean exact posterior variance at each contrast"),
+        "variance_contrast_correlation": _scalar(np.corrcoef(response_by_level, exact_by_level)[0, 1], "1",
+                                                 "correlation across contrast levels of response and posterior variance"),
+        "response_variance_slope": _scalar(slope_response, "1", "slope of response variance vs log contrast"),
+        "posterior_variance_slope": _scalar(slope_exact, "1", "slope of posterior variance vs log contrast"),
+        **circuit_vars,
+        **{name: _scalar(value, _METRIC_UNITS.get(name, "1"), _METRIC_DESCRIPTIONS[name])
+           for name, value in metrics.items()},
+        **_history_variables(history),
+        **_parameter_variables(params),
+    }
+    coords = _coords(n_stim, options.samples, n_input, n_latent, options.steps,
+                     responses["hidden"].shape[-1] if "hidden" in responses else 0)
+    coords["contrast_level"] = variable("contrast_level", levels, "1", "test contrast levels")
+    config = {"experiment": "gsm", "seed": seed, "n_latent": n_latent, "n_input": n_input, "noise_std": noise_std,
+              "contrast_shape": contrast_shape, "contrast_scale": contrast_scale,
+              "contrast_levels": levels.tolist(), "n_train": n_train, "n_test": n_test, **options.__dict__}
+    ds = new_dataset(data_vars, coords, config, "gsm")
+    ds.attrs["wall_time_s"] = time.perf_counter() - started
+    return ds
+
+
+EXPERIMENTS = {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm}

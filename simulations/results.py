@@ -1,0 +1,115 @@
+"""Results conventions: self-describing xarray Datasets saved as netCDF (h5netcdf).
+
+Every experiment returns a Dataset built with ``new_dataset``:
+- each data variable and coordinate carries ``attrs["units"]`` (``"1"`` for dimensionless);
+- ``attrs["config"]`` holds the full configuration as JSON (netCDF attributes cannot be
+  nested), and ``attrs["seed"]``, ``attrs["experiment"]`` and ``attrs["package_version"]``
+  are repeated as plain attributes for quick reading;
+so a saved file alone says how to regenerate it and its exact posterior.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["variable", "new_dataset", "check_units", "save", "load", "config_of", "package_version"]
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("sampling-circuits")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
+
+
+def variable(dims, values, units: str, description: str = "") -> xr.Variable:
+    """An xarray Variable with ``units`` (and ``description``) in its attrs."""
+    if not isinstance(units, str) or not units:
+        raise ValueError("units must be a non-empty string ('1' for dimensionless)")
+    attrs = {"units": units}
+    if description:
+        attrs["description"] = description
+    return xr.Variable(dims, np.asarray(values), attrs=attrs)
+
+
+def _jsonable(value):
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def new_dataset(data_vars: Mapping[str, xr.Variable], coords: Mapping[str, xr.Variable] | None,
+                config: Mapping, experiment: str) -> xr.Dataset:
+    """Assemble a results Dataset and attach the configuration.
+
+    Parameters
+    ----------
+    data_vars, coords : name -> Variable (from ``variable``), each with units.
+    config : the full configuration (JSON-serialisable values, arrays allowed); must
+        contain ``seed``.
+    experiment : the experiment's name, e.g. ``"linear-gaussian"``.
+    """
+    if "seed" not in config:
+        raise ValueError("config must contain the seed")
+    config = _jsonable(dict(config))
+    ds = xr.Dataset(dict(data_vars), coords=dict(coords or {}))
+    ds.attrs.update({
+        "experiment": experiment,
+        "seed": int(config["seed"]),
+        "package_version": package_version(),
+        "config": json.dumps(config, sort_keys=True),
+    })
+    check_units(ds)
+    return ds
+
+
+def check_units(ds: xr.Dataset) -> None:
+    """Raise ValueError naming every variable or coordinate without ``attrs['units']``."""
+    missing = [name for name in list(ds.data_vars) + list(ds.coords) if "units" not in ds[name].attrs]
+    if missing:
+        raise ValueError(f"variables without units: {', '.join(map(str, missing))}")
+
+
+def config_of(ds: xr.Dataset) -> dict:
+    """The configuration a Dataset was made with."""
+    if "config" not in ds.attrs:
+        raise ValueError("dataset has no 'config' attribute: it was not made by sampling-circuits")
+    return json.loads(ds.attrs["config"])
+
+
+def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to netCDF (h5netcdf) atomically: a crash never leaves a half-written file."""
+    check_units(ds)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def load(path: str | os.PathLike) -> xr.Dataset:
+    """Read a results file fully into memory (the file is closed on return)."""
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()

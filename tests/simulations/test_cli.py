@@ -1,0 +1,32 @@
+"""The sampling-circuits command: a run writes a file and a table; bad arguments exit 2."""
+
+import pytest
+
+from simulations.cli import main
+from simulations.results import config_of, load
+
+SMALL = ["--steps", "100", "--samples", "20", "--test-stimuli", "3", "--quiet"]
+
+
+def test_run_writes_a_netcdf_and_prints_the_metrics(tmp_path, capsys):
+    out = tmp_path / "lg.nc"
+    assert main(["run", "linear-gaussian", "--architecture", "multi-layer", "--seed", "2", "--out", str(out)] + SMALL) == 0
+    printed = capsys.readouterr().out
+    assert "kl_moment_matched" in printed and "mean_field_floor" in printed
+    ds = load(out)
+    assert config_of(ds)["architecture"] == "multi-layer"
+    assert main(["show", str(out)]) == 0
+    assert "seed = 2" in capsys.readouterr().out
+
+
+def test_unknown_architecture_exits_with_usage_error(tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "linear-gaussian", "--architecture", "lstm", "--seed", "1", "--out", str(tmp_path / "x.nc")])
+    assert exit_info.value.code == 2
+
+
+def test_negative_cost_strength_is_a_clear_error(tmp_path, capsys):
+    code = main(["run", "gsm", "--seed", "1", "--cost-strength", "-1", "--out", str(tmp_path / "x.nc")] + SMALL)
+    assert code == 2
+    assert "strength must be" in capsys.readouterr().err
+    assert not (tmp_path / "x.nc").exists()
