@@ -385,7 +385,7 @@ class GaussianScaleMixture:
         x = check.observations("x", x, self.n_obs)
         rtol = float(check.positive("rtol", rtol))
         rows = [self._moments_one(row, rtol) for row in x]
-        mean, cov, c_mean, c_sd, log_ev, mean_err, cov_err = (np.array(v) for v in zip(*rows))
+        mean, cov, c_mean, c_sd, log_ev, mean_err, cov_err = (np.array(v) for v in zip(*rows, strict=True))
         return GSMPosterior(mean=mean, cov=cov, contrast_mean=c_mean, contrast_sd=c_sd,
                             log_evidence=log_ev, mean_error=mean_err, cov_error=cov_err)
 
@@ -396,7 +396,7 @@ class GaussianScaleMixture:
         if log_evidence is None:
             log_evidence = self.posterior(x).log_evidence
         densities = []
-        for row, log_ev in zip(x, np.atleast_1d(log_evidence)):
+        for row, log_ev in zip(x, np.atleast_1d(log_evidence), strict=True):
             whitened = row / self.noise_std
             log_u_density = self._log_joint_contrast(np.log(grid), self._project @ whitened, whitened @ whitened)
             densities.append(np.exp(log_u_density - np.log(grid) - log_ev))
@@ -512,7 +512,7 @@ class GaussianMixture:
         obs_means, obs_covs = self._observation_components()
         columns = [np.log(w) + stats.multivariate_normal(m, c).logpdf(x).reshape(-1) if w > 0
                    else np.full(x.shape[0], -np.inf)
-                   for w, m, c in zip(self.weights, obs_means, obs_covs)]
+                   for w, m, c in zip(self.weights, obs_means, obs_covs, strict=True)]
         return np.stack(columns, axis=1)
 
     def log_prob(self, x) -> np.ndarray:
@@ -543,7 +543,7 @@ class GaussianMixture:
         if self.A is None:
             return MixturePosterior(responsibilities=resp)
         comp_means, comp_covs = [], []
-        for mean, cov in zip(self.means, self.covs):
+        for mean, cov in zip(self.means, self.covs, strict=True):
             precision = np.linalg.inv(cov) + self.A.T @ (self.A / self.noise_std[:, None] ** 2)
             post_cov = np.linalg.inv(precision)
             info = (x / self.noise_std**2) @ self.A + np.linalg.solve(cov, mean)
@@ -661,7 +661,7 @@ class BoltzmannMachine:
         with np.errstate(invalid="ignore", divide="ignore"):
             return cov / np.outer(sd, sd)
 
-    def conditional(self, clamped_units: Sequence[int], clamped_values: Sequence[int]) -> "BoltzmannMachine":
+    def conditional(self, clamped_units: Sequence[int], clamped_values: Sequence[int]) -> BoltzmannMachine:
         """The exact conditional over the free units given clamped (observed) units.
 
         The conditional of a Boltzmann machine is a Boltzmann machine on the free units

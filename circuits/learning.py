@@ -112,7 +112,7 @@ class Objective:
             object.__setattr__(self, name, value)
 
     @classmethod
-    def for_linear_gaussian(cls, A, noise_std, prior_cov, reliability, **kwargs) -> "Objective":
+    def for_linear_gaussian(cls, A, noise_std, prior_cov, reliability, **kwargs) -> Objective:
         """The objective whose log-cost version is the negative ELBO of z ~ N(0, C), x = A z + noise."""
         return cls(decoder=A, decoding_precision=1.0 / np.asarray(noise_std, dtype=float) ** 2,
                    activity_cost=np.linalg.inv(prior_cov), reliability=reliability, **kwargs)

@@ -254,4 +254,5 @@ class RecurrentCircuit:
         slope = self.gain * self.exponent * np.maximum(u, 0.0) ** (self.exponent - 1)
         jac = np.eye(self.n_units) + (self.dt / self.time_constants)[:, None] * (
             np.asarray(self.recurrent_matrix(params)) * slope[None, :] - np.eye(self.n_units))
-        return f"spectral radius of the linearised Euler update at the input drive {np.max(np.abs(np.linalg.eigvals(jac))):.4f}"
+        radius = np.max(np.abs(np.linalg.eigvals(jac)))
+        return f"spectral radius of the linearised Euler update at the input drive {radius:.4f}"

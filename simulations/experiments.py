@@ -162,7 +162,7 @@ def default_loading_matrix(n_obs: int, n_latent: int, rng: np.random.Generator) 
 
 def run_linear_gaussian(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 1.0,
                         n_train: int = 20_000, n_test: int = 20, progress: bool = True,
-                        **circuit_options) -> "xarray.Dataset":  # noqa: F821
+                        **circuit_options) -> xarray.Dataset:  # noqa: F821
     """Train a circuit on a linear-Gaussian task and score its responses against the exact posterior.
 
     Task: z ~ N(0, I_K), x = A z + noise_std * eps with A i.i.d. N(0, 1) (D = n_input).
@@ -223,7 +223,7 @@ def contrast_quadrature(shape: float, scale: float, n_nodes: int = 64) -> tuple[
 def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0.5,
             contrast_shape: float = 2.0, contrast_scale: float = 0.5,
             contrast_levels=(0.25, 0.5, 1.0, 2.0, 4.0), n_train: int = 20_000, n_test: int = 8,
-            progress: bool = True, **circuit_options) -> "xarray.Dataset":  # noqa: F821
+            progress: bool = True, **circuit_options) -> xarray.Dataset:  # noqa: F821
     """Train on a Gaussian scale mixture (Orban et al. 2016) and compare variability across contrast.
 
     Task: x = c A z + noise, z ~ N(0, I), c ~ Gamma(contrast_shape, contrast_scale).
@@ -286,7 +286,7 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
         "posterior_variance_by_contrast": variable("contrast_level", exact_by_level, "1",
                                                    "mean exact posterior variance at each contrast"),
         "variance_contrast_correlation": _scalar(np.corrcoef(response_by_level, exact_by_level)[0, 1], "1",
-                                                 "correlation across contrast levels of response and posterior variance"),
+                                                 "correlation over contrast levels of response and posterior variance"),
         "response_variance_slope": _scalar(slope_response, "1", "slope of response variance vs log contrast"),
         "posterior_variance_slope": _scalar(slope_exact, "1", "slope of posterior variance vs log contrast"),
         **circuit_vars,

@@ -153,7 +153,8 @@ def test_mixture_responsibilities_match_bayes_rule(rng):
     model = GaussianMixture(means, covs, weights)
     labels, x = model.sample(50, rng)
     assert labels.shape == (50,)
-    joint = np.stack([w * stats.multivariate_normal(m, c).pdf(x) for w, m, c in zip(weights, means, covs)], 1)
+    joint = np.stack([w * stats.multivariate_normal(m, c).pdf(x)
+                      for w, m, c in zip(weights, means, covs, strict=True)], 1)
     np.testing.assert_allclose(model.posterior(x).responsibilities, joint / joint.sum(1, keepdims=True), rtol=1e-10)
 
 
@@ -173,7 +174,7 @@ def test_mixture_latent_posterior_matches_grid(rng):
 
     def log_joint(z):
         prior = special.logsumexp([np.log(w) + stats.norm(m[0], np.sqrt(c[0, 0])).logpdf(z[:, 0])
-                                   for w, m, c in zip(weights, means, covs)], axis=0)
+                                   for w, m, c in zip(weights, means, covs, strict=True)], axis=0)
         return prior + stats.norm(z @ A.T, 0.8).logpdf(x).sum(-1)
 
     grid_mean, grid_cov = _grid_moments(log_joint, [np.linspace(-10, 10, 40001)])

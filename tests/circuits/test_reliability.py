@@ -14,7 +14,8 @@ COSTS = [LogCost(0.7), PowerLawCost(0.5, scale=0.8), PowerLawCost(2.0, strength=
 def test_cost_values_match_closed_forms():
     sigma = np.array([0.3, 1.0, 2.5])
     assert float(LogCost(0.7)(sigma)) == pytest.approx(-0.7 * np.log(sigma).sum(), rel=1e-6)
-    assert float(PowerLawCost(0.5, 0.8, 2.0)(sigma)) == pytest.approx(2.0 * np.sum((0.8 / sigma) ** 0.5) / 0.5, rel=1e-6)
+    expected = 2.0 * np.sum((0.8 / sigma) ** 0.5) / 0.5
+    assert float(PowerLawCost(0.5, 0.8, 2.0)(sigma)) == pytest.approx(expected, rel=1e-6)
     bio = BiophysicalCost(energy_per_site=0.05, release_probability=0.3, signal_size=1.2)
     n_sites = 1.2**2 * 0.7 / (0.3 * sigma**2)
     np.testing.assert_allclose(bio.n_sites(sigma), n_sites, rtol=1e-6)

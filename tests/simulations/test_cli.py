@@ -10,7 +10,8 @@ SMALL = ["--steps", "100", "--samples", "20", "--test-stimuli", "3", "--quiet"]
 
 def test_run_writes_a_netcdf_and_prints_the_metrics(tmp_path, capsys):
     out = tmp_path / "lg.nc"
-    assert main(["run", "linear-gaussian", "--architecture", "multi-layer", "--seed", "2", "--out", str(out)] + SMALL) == 0
+    command = ["run", "linear-gaussian", "--architecture", "multi-layer", "--seed", "2", "--out", str(out)]
+    assert main(command + SMALL) == 0
     printed = capsys.readouterr().out
     assert "kl_moment_matched" in printed and "mean_field_floor" in printed
     ds = load(out)
