@@ -155,6 +155,23 @@ def _history_variables(history) -> dict:
                            history[name].attrs["description"]) for name in history.data_vars}
 
 
+def _common_variables(model, x, z, posterior_mean, circuit_vars, metrics, history, params) -> dict:
+    """The variables every rate-circuit experiment writes: task, test inputs, responses, metrics, training."""
+    return {
+        "A": variable(("obs", "latent"), model.A, "1", "generative weights"),
+        "noise_std": variable("obs", model.noise_std, "1", "observation noise sd"),
+        "prior_cov": variable(("latent", "latent_"), model.prior_cov, "1", "prior covariance of z"),
+        "x": variable(("stimulus", "obs"), x, "1", "held-out test inputs"),
+        "z": variable(("stimulus", "latent"), z, "1", "true latents of the test inputs"),
+        "posterior_mean": variable(("stimulus", "latent"), posterior_mean, "1", "exact posterior mean"),
+        **circuit_vars,
+        **{name: _scalar(value, _METRIC_UNITS.get(name, "1"), _METRIC_DESCRIPTIONS[name])
+           for name, value in metrics.items()},
+        **_history_variables(history),
+        **_parameter_variables(params),
+    }
+
+
 def default_loading_matrix(n_obs: int, n_latent: int, rng: np.random.Generator) -> np.ndarray:
     """Random generative weights A (D, K): i.i.d. N(0, 1) entries."""
     return rng.normal(size=(n_obs, n_latent))
@@ -192,18 +209,8 @@ def run_linear_gaussian(seed: int, n_latent: int = 4, n_input: int = 8, noise_st
     metrics["mean_field_floor"] = mean_field_kl_floor(model.posterior_precision)
 
     data_vars = {
-        "A": variable(("obs", "latent"), model.A, "1", "generative weights"),
-        "noise_std": variable("obs", model.noise_std, "1", "observation noise sd"),
-        "prior_cov": variable(("latent", "latent_"), model.prior_cov, "1", "prior covariance of z"),
-        "x": variable(("stimulus", "obs"), x_test, "1", "held-out test inputs"),
-        "z": variable(("stimulus", "latent"), z_test, "1", "true latents of the test inputs"),
-        "posterior_mean": variable(("stimulus", "latent"), posterior.mean, "1", "exact posterior mean"),
+        **_common_variables(model, x_test, z_test, posterior.mean, circuit_vars, metrics, history, params),
         "posterior_cov": variable(("latent", "latent_"), posterior.cov, "1", "exact posterior covariance"),
-        **circuit_vars,
-        **{name: _scalar(value, _METRIC_UNITS.get(name, "1"), _METRIC_DESCRIPTIONS[name])
-           for name, value in metrics.items()},
-        **_history_variables(history),
-        **_parameter_variables(params),
     }
     n_hidden = responses["hidden"].shape[-1] if "hidden" in responses else 0
     config = {"experiment": "linear-gaussian", "seed": seed, "n_latent": n_latent, "n_input": n_input,
@@ -271,13 +278,8 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
 
     n_stim = x_test.shape[0]
     data_vars = {
-        "A": variable(("obs", "latent"), model.A, "1", "generative weights"),
-        "noise_std": variable("obs", model.noise_std, "1", "observation noise sd"),
-        "prior_cov": variable(("latent", "latent_"), model.prior_cov, "1", "prior covariance of z"),
-        "x": variable(("stimulus", "obs"), x_test, "1", "test inputs"),
-        "z": variable(("stimulus", "latent"), z_test, "1", "true latents of the test inputs"),
+        **_common_variables(model, x_test, z_test, posterior.mean, circuit_vars, metrics, history, params),
         "stimulus_contrast": variable("stimulus", stimulus_contrast, "1", "contrast c the test input was made with"),
-        "posterior_mean": variable(("stimulus", "latent"), posterior.mean, "1", "exact posterior mean"),
         "posterior_cov": variable(("stimulus", "latent", "latent_"), posterior.cov, "1",
                                   "exact posterior covariance (quadrature over c)"),
         "posterior_contrast_mean": variable("stimulus", posterior.contrast_mean, "1", "E[c | x]"),
@@ -289,11 +291,6 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
                                                  "correlation over contrast levels of response and posterior variance"),
         "response_variance_slope": _scalar(slope_response, "1", "slope of response variance vs log contrast"),
         "posterior_variance_slope": _scalar(slope_exact, "1", "slope of posterior variance vs log contrast"),
-        **circuit_vars,
-        **{name: _scalar(value, _METRIC_UNITS.get(name, "1"), _METRIC_DESCRIPTIONS[name])
-           for name, value in metrics.items()},
-        **_history_variables(history),
-        **_parameter_variables(params),
     }
     coords = _coords(n_stim, options.samples, n_input, n_latent, options.steps,
                      responses["hidden"].shape[-1] if "hidden" in responses else 0)
