@@ -14,7 +14,11 @@ import argparse
 import os
 import sys
 
-from circuits.reliability import COST_FAMILIES
+# Keep JAX on the CPU unless the user chose otherwise (the defaults are small); this must be
+# set before JAX is first imported, which the import below does.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from circuits.reliability import COST_FAMILIES  # noqa: E402
 
 __all__ = ["main", "build_parser"]
 
@@ -116,8 +120,6 @@ def _show(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # Keep JAX on the CPU unless the user chose otherwise: the defaults are small.
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
     try:
         if args.command == "run":
             return _run(args)

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
@@ -119,8 +120,6 @@ def _parameter_variables(params: dict) -> dict:
 
 def _circuit_outputs(circuit, params, x, responses: dict, posterior_mean, posterior_cov, z_true) -> dict:
     """Response, covariance and comparison variables common to the experiments."""
-    import jax.numpy as jnp
-
     data_vars = {
         "r": variable(("stimulus", "sample", "latent"), np.asarray(responses["responses"], dtype=float), "1",
                       "responses of the representation neurons (latent units)"),
@@ -204,7 +203,7 @@ def run_linear_gaussian(seed: int, n_latent: int = 4, n_input: int = 8, noise_st
                                               charge=options.charge)
     key_train, key_test = jax.random.split(jax.random.PRNGKey(seed))
     params, history = train(circuit, objective, train_x, key_train, options.training_config(), progress=progress)
-    responses = _sample_responses(circuit, params, jax.numpy.asarray(x_test), key_test, options)
+    responses = _sample_responses(circuit, params, jnp.asarray(x_test), key_test, options)
     circuit_vars, metrics = _circuit_outputs(circuit, params, x_test, responses, posterior.mean, posterior.cov, z_test)
     metrics["mean_field_floor"] = mean_field_kl_floor(model.posterior_precision)
 
@@ -266,7 +265,7 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
                           charge=options.charge, contrast_nodes=nodes, contrast_weights=weights)
     key_train, key_test = jax.random.split(jax.random.PRNGKey(seed))
     params, history = train(circuit, objective, train_x, key_train, options.training_config(), progress=progress)
-    responses = _sample_responses(circuit, params, jax.numpy.asarray(x_test), key_test, options)
+    responses = _sample_responses(circuit, params, jnp.asarray(x_test), key_test, options)
     circuit_vars, metrics = _circuit_outputs(circuit, params, x_test, responses, posterior.mean, posterior.cov, z_test)
 
     sample_var = np.asarray(responses["responses"], dtype=float).var(axis=1, ddof=1).mean(-1)
