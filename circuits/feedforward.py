@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from circuits._validation import count, positive
+
 __all__ = ["FeedforwardCircuit", "ACTIVATIONS"]
 
 ACTIVATIONS = {
@@ -37,11 +39,6 @@ ACTIVATIONS = {
     "softplus": jax.nn.softplus,
     "tanh": jnp.tanh,
 }
-
-
-def _count(name: str, value: int, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -64,9 +61,9 @@ class FeedforwardCircuit:
     noise_gating: bool = False
 
     def __post_init__(self):
-        _count("n_input", self.n_input, 1)
-        _count("n_output", self.n_output, 1)
-        _count("n_hidden", self.n_hidden, 0)
+        count("n_input", self.n_input, 1)
+        count("n_output", self.n_output, 1)
+        count("n_hidden", self.n_hidden, 0)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
 
@@ -80,8 +77,7 @@ class FeedforwardCircuit:
 
     def init(self, key, noise_std: float = 0.5, weight_scale: float = 1.0) -> dict:
         """Random initial parameters: Gaussian weights of variance weight_scale^2 / fan-in."""
-        if noise_std <= 0:
-            raise ValueError(f"noise_std must be > 0, got {noise_std!r}")
+        positive("noise_std", noise_std)
         keys = jax.random.split(key, 3)
         first_width = self.n_hidden or self.n_output
         params = {

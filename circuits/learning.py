@@ -30,7 +30,6 @@ Where the reliability cost is charged (``Objective.charge``):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import jax
@@ -40,6 +39,7 @@ import optax
 import xarray as xr
 from tqdm.auto import tqdm
 
+from circuits._validation import count, positive
 from circuits.recurrent import RecurrentCircuit
 
 __all__ = ["Objective", "TrainingConfig", "TrainingDiverged", "train", "loss_terms", "CHARGES"]
@@ -142,15 +142,10 @@ class TrainingConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "noise_samples", "steps_per_check", "window_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        if not isinstance(self.burn_in_steps, int) or self.burn_in_steps < 0:
-            raise ValueError(f"burn_in_steps must be an integer >= 0, got {self.burn_in_steps!r}")
-        for name in ("learning_rate", "final_learning_rate"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value <= 0:
-                raise ValueError(f"{name} must be > 0, got {value!r}")
+            count(name, getattr(self, name), 1)
+        count("burn_in_steps", self.burn_in_steps, 0)
+        positive("learning_rate", self.learning_rate)
+        positive("final_learning_rate", self.final_learning_rate)
 
 
 def _training_responses(circuit, params, x, key, config: TrainingConfig):

@@ -36,14 +36,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from circuits._validation import count, positive
+
 __all__ = ["RecurrentCircuit", "VARIANTS"]
 
 VARIANTS = ("linear", "supralinear")
-
-
-def _positive(name: str, value: float) -> None:
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -72,18 +69,15 @@ class RecurrentCircuit:
     gain: float = 0.3
 
     def __post_init__(self):
-        for name in ("n_input", "n_output"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        count("n_input", self.n_input, 1)
+        count("n_output", self.n_output, 1)
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        if not isinstance(self.n_inhibitory, int) or self.n_inhibitory < 0:
-            raise ValueError(f"n_inhibitory must be an integer >= 0, got {self.n_inhibitory!r}")
+        count("n_inhibitory", self.n_inhibitory, 0)
         if self.variant == "linear" and self.n_inhibitory:
             raise ValueError("n_inhibitory is for the supralinear E/I variant only")
         for name in ("tau", "tau_inhibitory", "dt", "exponent", "gain"):
-            _positive(name, getattr(self, name))
+            positive(name, getattr(self, name))
         if self.dt > 0.2 * min(self.tau, self.tau_inhibitory):
             raise ValueError(f"dt must be <= 0.2 * tau for an accurate Euler scheme, got dt = {self.dt} s")
 
@@ -102,7 +96,7 @@ class RecurrentCircuit:
 
     def init(self, key, noise_std: float = 0.5, weight_scale: float = 1.0) -> dict:
         """Initial parameters: random input weights, no recurrence (W = 0)."""
-        _positive("noise_std", noise_std)
+        positive("noise_std", noise_std)
         n = self.n_units
         params = {
             "input_weights": weight_scale * jax.random.normal(key, (n, self.n_input)) / jnp.sqrt(self.n_input),

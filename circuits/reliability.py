@@ -23,13 +23,9 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from circuits._validation import positive
+
 __all__ = ["LogCost", "PowerLawCost", "BiophysicalCost", "make_cost", "COST_FAMILIES"]
-
-
-def _positive(name: str, value: float) -> float:
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
 
 
 def _covariance_eigenvalues(cov):
@@ -50,7 +46,7 @@ class LogCost:
     strength: float = 1.0
 
     def __post_init__(self):
-        object.__setattr__(self, "strength", _positive("strength", self.strength))
+        object.__setattr__(self, "strength", positive("strength", self.strength))
 
     def __call__(self, noise_std):
         return -self.strength * jnp.sum(jnp.log(noise_std))
@@ -81,7 +77,7 @@ class PowerLawCost:
 
     def __post_init__(self):
         for name in ("exponent", "scale", "strength"):
-            object.__setattr__(self, name, _positive(name, getattr(self, name)))
+            object.__setattr__(self, name, positive(name, getattr(self, name)))
 
     def __call__(self, noise_std):
         return self.strength * jnp.sum((self.scale / noise_std) ** self.exponent) / self.exponent
@@ -122,8 +118,8 @@ class BiophysicalCost:
     signal_size: float = 1.0
 
     def __post_init__(self):
-        _positive("energy_per_site", self.energy_per_site)
-        _positive("signal_size", self.signal_size)
+        positive("energy_per_site", self.energy_per_site)
+        positive("signal_size", self.signal_size)
         if not 0 < self.release_probability < 1:
             raise ValueError(f"release_probability must lie in (0, 1), got {self.release_probability!r}")
 

@@ -17,6 +17,7 @@ from scipy import stats
 
 from analysis.compare import compare_to_gaussian, mean_field_kl_floor
 from analysis.generative import GaussianScaleMixture, LinearGaussian
+from circuits._validation import count
 from circuits.feedforward import FeedforwardCircuit
 from circuits.learning import Objective, TrainingConfig, train
 from circuits.recurrent import RecurrentCircuit
@@ -92,9 +93,6 @@ class CircuitOptions:
         return make_cost(self.cost, self.cost_strength, self.cost_exponent, self.cost_scale)
 
 
-def _check_seed(seed) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
 
 
 def _sample_responses(circuit, params, x, key, options: CircuitOptions) -> dict:
@@ -187,10 +185,9 @@ def run_linear_gaussian(seed: int, n_latent: int = 4, n_input: int = 8, noise_st
     ``circuit_options`` are the fields of ``CircuitOptions``.
     """
     options = CircuitOptions(**circuit_options)
-    _check_seed(seed)
+    count("seed", seed, 0)
     for name, value in (("n_latent", n_latent), ("n_input", n_input), ("n_train", n_train), ("n_test", n_test)):
-        if isinstance(value, bool) or int(value) != value or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        count(name, value, 1)
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     model = LinearGaussian(default_loading_matrix(n_input, n_latent, rng), noise_std)
@@ -242,7 +239,7 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     if circuit_options.get("architecture") == "multi-layer":
         circuit_options.setdefault("activation", "relu")
     options = CircuitOptions(**circuit_options)
-    _check_seed(seed)
+    count("seed", seed, 0)
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     levels = np.asarray(contrast_levels, dtype=float)
