@@ -2,6 +2,7 @@
 
     sampling-circuits run linear-gaussian --architecture recurrent --seed 1 --out lg.nc
     sampling-circuits run gsm --seed 1 --out gsm.nc
+    sampling-circuits run boltzmann --units 5 --seed 1 --duration 100 --out bm.nc --plot bm.png
     sampling-circuits show lg.nc
 
 Errors in the arguments or the data print one line (``error: ...``) and exit with status 2;
@@ -24,7 +25,9 @@ __all__ = ["main", "build_parser"]
 
 _METRIC_ORDER = ("kl_moment_matched", "mean_field_floor", "mean_error_sd", "variance_ratio",
                  "cov_relative_error", "noise_correlation_match", "coverage_50", "coverage_90",
-                 "variance_contrast_correlation", "response_variance_slope", "posterior_variance_slope")
+                 "variance_contrast_correlation", "response_variance_slope", "posterior_variance_slope",
+                 "kl_final", "kl_floor_final", "kl_gibbs_final", "kl_slope", "kl_conditional",
+                 "kl_conditional_floor", "autocorrelation_time", "simulated_seconds_per_second", "lif_fit_error")
 
 
 def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
@@ -51,6 +54,43 @@ def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _clamp(text: str) -> dict[int, int]:
+    """``"0=1,1=0"`` -> {0: 1, 1: 0}; ``"none"`` -> {}."""
+    if text.strip().lower() == "none":
+        return {}
+    clamp = {}
+    for item in text.split(","):
+        unit, _, value = item.partition("=")
+        try:
+            clamp[int(unit)] = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--clamp takes UNIT=VALUE pairs like 0=1,1=0 or 'none'; got {text!r}") from None
+    return clamp
+
+
+def _add_boltzmann_parser(experiments) -> None:
+    from circuits.brian_tools import TARGETS
+    from circuits.spiking import NEURON_MODELS
+
+    parser = experiments.add_parser("boltzmann", help="spike-based sampling of a random Boltzmann machine "
+                                                      "vs exact enumeration (Brian2)")
+    parser.add_argument("--units", type=int, default=5, help="K, number of binary units / neurons")
+    parser.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    parser.add_argument("--duration", type=float, default=100.0, help="simulated seconds per trial")
+    parser.add_argument("--neuron", choices=NEURON_MODELS, default="abstract", help="neuron model")
+    parser.add_argument("--out", required=True, help="output netCDF file")
+    parser.add_argument("--trials", type=int, default=1, help="independent chains simulated side by side")
+    parser.add_argument("--clamp", type=_clamp, default=None,
+                        help="observed units for the inference run, e.g. 0=1,1=0 (default), or 'none'")
+    parser.add_argument("--tau", type=float, default=0.02, help="refractory period = PSP duration, seconds")
+    parser.add_argument("--weight-scale", type=float, default=0.5, help="sd of the random couplings W")
+    parser.add_argument("--bias-scale", type=float, default=0.5, help="sd of the random biases b")
+    parser.add_argument("--target", choices=TARGETS, default="numpy", help="Brian2 code-generation target")
+    parser.add_argument("--plot", default=None, help="also write the log-log KL-vs-time plot here (PNG, PDF)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sampling-circuits",
                                      description="Stochastic circuits trained under a cost on reliability, "
@@ -64,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     gsm = experiments.add_parser("gsm", help="circuit vs the exact Gaussian-scale-mixture posterior")
     _add_circuit_options(gsm)
     gsm.add_argument("--noise-std", type=float, default=0.5, help="observation noise sd of the task")
+    _add_boltzmann_parser(experiments)
     show = commands.add_parser("show", help="print the configuration and metrics of a results file")
     show.add_argument("path")
     return parser
@@ -90,19 +131,34 @@ def metrics_table(ds) -> str:
     return "\n".join(lines)
 
 
+def _boltzmann_kwargs(args) -> dict:
+    return dict(seed=args.seed, n_units=args.units, duration=args.duration, neuron=args.neuron,
+                n_trials=args.trials, clamp=args.clamp, tau=args.tau, weight_scale=args.weight_scale,
+                bias_scale=args.bias_scale, target=args.target, progress=not args.quiet)
+
+
 def _run(args) -> int:
     from circuits.learning import TrainingDiverged
     from simulations.experiments import EXPERIMENTS
     from simulations.results import save
 
+    if args.experiment == "boltzmann":
+        kwargs, label = _boltzmann_kwargs(args), f"{args.neuron} neuron"
+    else:
+        kwargs, label = _experiment_kwargs(args), args.architecture
     try:
-        ds = EXPERIMENTS[args.experiment](**_experiment_kwargs(args))
+        ds = EXPERIMENTS[args.experiment](**kwargs)
     except TrainingDiverged as error:
         print(f"training diverged: {error}", file=sys.stderr)
         return 1
     path = save(ds, args.out)
-    print(f"{args.experiment} / {args.architecture} / seed {args.seed}: "
-          f"{ds.attrs['wall_time_s']:.1f} s, written to {path}")
+    print(f"{args.experiment} / {label} / seed {args.seed}: {ds.attrs['wall_time_s']:.1f} s, written to {path}")
+    if getattr(args, "plot", None):
+        from analysis.plots import plot_kl_vs_time
+
+        ax = plot_kl_vs_time(ds)
+        ax.figure.savefig(args.plot, dpi=150)
+        print(f"plot written to {args.plot}")
     print(metrics_table(ds))
     return 0
 

@@ -23,6 +23,7 @@ from circuits.learning import Objective, TrainingConfig, train
 from circuits.recurrent import RecurrentCircuit
 from circuits.reliability import make_cost
 from simulations.results import new_dataset, variable
+from simulations.spiking_experiments import run_boltzmann
 
 __all__ = ["ARCHITECTURES", "CircuitOptions", "run_linear_gaussian", "run_gsm", "EXPERIMENTS"]
 
@@ -299,4 +300,4 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     return ds
 
 
-EXPERIMENTS = {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm}
+EXPERIMENTS = {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann}

@@ -1,0 +1,96 @@
+"""The spike-based Boltzmann sampler experiment: the issue's acceptance bars, file contract, errors."""
+
+import numpy as np
+import pytest
+
+from analysis.generative import BoltzmannMachine, state_bits
+from simulations.cli import main
+from simulations.results import config_of, load
+from simulations.spiking_experiments import random_boltzmann_machine, run_boltzmann
+
+
+@pytest.fixture(scope="module")
+def hundred_seconds():
+    """K = 5 random units, one chain, 100 s of simulated time (numpy target, ~20 s wall)."""
+    return run_boltzmann(seed=1, n_units=5, duration=100.0, progress=False)
+
+
+def test_kl_falls_below_a_hundredth_of_a_nat_within_100_s(hundred_seconds):
+    ds = hundred_seconds
+    assert ds["sampled_time"].values[-1] <= 100.0
+    assert float(ds["kl_final"]) < 0.01
+
+
+def test_kl_stays_within_twice_the_plugin_bias_floor_and_falls_as_one_over_time(hundred_seconds):
+    ds = hundred_seconds
+    # E[KL] = floor for an exact sampler; its sd is ~ floor * sqrt(2 / 31), so 2x is 4 sd.
+    assert float(ds["kl_final"]) < 2 * float(ds["kl_floor_final"])
+    assert -1.5 < float(ds["kl_slope"]) < -0.5
+    late = ds["n_draws"].values >= ds.sizes["draw"] / 10
+    assert np.all(ds["kl_sampled"].values[late] < 2 * ds["kl_floor"].values[late])
+
+
+def test_clamped_units_give_the_exact_conditional(hundred_seconds):
+    ds = hundred_seconds
+    assert float(ds["kl_conditional"]) < 0.02
+    exact = BoltzmannMachine(ds["W"].values, ds["b"].values).conditional(
+        ds["clamped_unit"].values, ds["clamped_value"].values).probabilities()
+    np.testing.assert_allclose(ds["p_conditional_exact"].values, exact)
+
+
+def test_file_contract(hundred_seconds, tmp_path):
+    ds = hundred_seconds
+    W = ds["W"].values
+    np.testing.assert_array_equal(W, W.T)
+    # p_exact is recomputable from the file alone, with unit k = bit k of the state index.
+    machine = BoltzmannMachine(W, ds["b"].values)
+    np.testing.assert_allclose(ds["p_exact"].values, machine.probabilities())
+    np.testing.assert_array_equal(ds["state_bits"].values, state_bits(np.arange(32), 5))
+    states = ds["z"].values.reshape(-1, 5)
+    index = (states * (1 << np.arange(5))).sum(-1)
+    np.testing.assert_allclose(ds["p_sampled"].values, np.bincount(index, minlength=32) / len(index))
+    assert ds["p_gibbs"].sum() == pytest.approx(1.0)
+    assert ds["kl_sampled"].attrs["units"] == "nats" and ds["sampled_time"].attrs["units"] == "s"
+    config = config_of(ds)
+    assert config["seed"] == 1 and config["neuron"] == "abstract" and config["clamp"] == {"0": 1, "1": 0}
+
+
+def test_random_machine_follows_its_documented_distribution():
+    W, b = random_boltzmann_machine(400, np.random.default_rng(0), weight_scale=0.5, bias_scale=0.5)
+    off_diagonal = W[np.triu_indices(400, 1)]
+    # sd estimates from 79,800 and 400 draws: standard errors 0.0013 and 0.018.
+    assert abs(off_diagonal.std() - 0.5) < 6 * 0.5 / np.sqrt(2 * off_diagonal.size)
+    assert abs(b.std() - 0.5) < 6 * 0.5 / np.sqrt(2 * b.size)
+    assert np.all(np.diagonal(W) == 0) and np.array_equal(W, W.T)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_units=25), "enumeration limit"),
+        (dict(duration=0.0), "duration"),
+        (dict(duration=-5.0), "duration"),
+        (dict(tau=0.0), "tau"),
+        (dict(tau=-0.01), "tau"),
+        (dict(neuron="hodgkin"), "neuron"),
+        (dict(n_units=2, clamp={0: 1, 1: 0}), "free"),
+    ],
+)
+def test_bad_input_is_a_clear_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        run_boltzmann(seed=1, progress=False, **{"duration": 2.0, **kwargs})
+
+
+def test_cli_run_boltzmann_writes_file_and_plot(tmp_path, capsys):
+    out, plot = tmp_path / "bm.nc", tmp_path / "bm.png"
+    code = main(["run", "boltzmann", "--units", "4", "--seed", "3", "--duration", "5", "--trials", "4",
+                 "--clamp", "2=1", "--out", str(out), "--plot", str(plot), "--quiet"])
+    assert code == 0
+    assert "kl_final" in capsys.readouterr().out
+    ds = load(out)
+    assert ds.sizes["trial"] == 4 and ds.sizes["state"] == 16 and ds.sizes["free_state"] == 8
+    assert plot.stat().st_size > 0
+    assert main(["run", "boltzmann", "--units", "30", "--seed", "1", "--out", str(tmp_path / "x.nc"), "--quiet"]) == 2
+    assert "enumeration limit" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "boltzmann", "--seed", "1", "--clamp", "0:1", "--out", str(tmp_path / "y.nc")])
