@@ -28,7 +28,7 @@ import xarray as xr
 from circuits._validation import count
 
 __all__ = ["TARGETS", "cache_directory", "check_target", "brian_session", "spike_monitor_to_dataset",
-           "state_monitor_to_dataset", "rate_monitor_to_dataset", "quantity_values"]
+           "state_monitor_to_dataset", "rate_monitor_to_dataset", "quantity_values", "progress_reporter"]
 
 TARGETS = ("numpy", "cython", "cpp_standalone")
 
@@ -79,6 +79,20 @@ def brian_session(target: str, seed: int, name: str = "network"):
         brian2.prefs.codegen.target = saved_target
         brian2.prefs.codegen.runtime.cython.cache_dir = saved_cache
         np.random.set_state(saved_numpy_state)
+
+
+def progress_reporter(progress: bool, description: str):
+    """(report callback for ``Network.run``, tqdm bar) or (None, None); close the bar after the run."""
+    if not progress:
+        return None, None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=100, desc=description, unit="%")
+
+    def report(elapsed, completed, start, duration):
+        bar.update(round(100 * completed) - bar.n)
+
+    return report, bar
 
 
 def quantity_values(quantity) -> tuple[np.ndarray, str]:

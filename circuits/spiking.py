@@ -41,7 +41,7 @@ import numpy as np
 import xarray as xr
 
 from circuits._validation import count, positive
-from circuits.brian_tools import brian_session, check_target, quantity_values
+from circuits.brian_tools import brian_session, check_target, progress_reporter, quantity_values
 
 __all__ = ["NEURON_MODELS", "LIFParameters", "LIFCalibration", "SpikingBoltzmannSampler",
            "calibrate_lif", "simulate_sampler"]
@@ -169,19 +169,6 @@ def _clamp_arrays(clamped, n_units: int) -> tuple[np.ndarray, np.ndarray]:
     return on, off
 
 
-def _progress_reporter(progress: bool, description: str):
-    if not progress:
-        return None, None
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=100, desc=description, unit="%")
-
-    def report(elapsed, completed, start, duration):
-        bar.update(round(100 * completed) - bar.n)
-
-    return report, bar
-
-
 def _build_units(brian2, sampler: SpikingBoltzmannSampler, n_trials: int, clamp_on, clamp_off, input_bias):
     """The NeuronGroup of K * n_trials units (neuron index = trial * K + unit)."""
     K = sampler.n_units
@@ -288,7 +275,7 @@ def simulate_sampler(sampler: SpikingBoltzmannSampler, duration: float, seed: in
         states = brian2.StateMonitor(units, "z", record=True, dt=sample_interval * brian2.second, name="states")
         spikes = brian2.SpikeMonitor(units, name="spikes")
         network = brian2.Network(*[obj for obj in (units, psps, states, spikes) if obj is not None])
-        report, bar = _progress_reporter(progress and target != "cpp_standalone", "spiking sampler")
+        report, bar = progress_reporter(progress and target != "cpp_standalone", "spiking sampler")
         # One extra step so that the state at t = duration is read as well.
         network.run((duration + sampler.dt) * brian2.second, report=report, namespace={})
         if bar is not None:

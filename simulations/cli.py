@@ -3,6 +3,7 @@
     sampling-circuits run linear-gaussian --architecture recurrent --seed 1 --out lg.nc
     sampling-circuits run gsm --seed 1 --out gsm.nc
     sampling-circuits run boltzmann --units 5 --seed 1 --duration 100 --out bm.nc --plot bm.png
+    sampling-circuits run spiking-circuit --from lg.nc --seed 1 --out spiking.nc
     sampling-circuits show lg.nc
 
 Errors in the arguments or the data print one line (``error: ...``) and exit with status 2;
@@ -27,7 +28,9 @@ _METRIC_ORDER = ("kl_moment_matched", "mean_field_floor", "mean_error_sd", "vari
                  "cov_relative_error", "noise_correlation_match", "coverage_50", "coverage_90",
                  "variance_contrast_correlation", "response_variance_slope", "posterior_variance_slope",
                  "kl_final", "kl_floor_final", "kl_gibbs_final", "kl_slope", "kl_conditional",
-                 "kl_conditional_floor", "autocorrelation_time", "simulated_seconds_per_second", "lif_fit_error")
+                 "kl_conditional_floor", "autocorrelation_time", "simulated_seconds_per_second", "lif_fit_error",
+                 "max_mean_error_sd", "rate_max_mean_error_sd", "mean_variance_ratio_to_rate",
+                 "max_variance_deviation_to_rate")
 
 
 def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
@@ -91,6 +94,21 @@ def _add_boltzmann_parser(experiments) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_spiking_circuit_parser(experiments) -> None:
+    from circuits.brian_tools import TARGETS
+
+    parser = experiments.add_parser("spiking-circuit", help="spiking version (Poisson neurons, stochastic synapses) "
+                                                            "of a trained single-layer linear-gaussian circuit")
+    parser.add_argument("--from", dest="rate_results", required=True,
+                        help="results file of 'run linear-gaussian --architecture single-layer'")
+    parser.add_argument("--seed", type=int, required=True, help="Brian2 seed")
+    parser.add_argument("--out", required=True, help="output netCDF file")
+    parser.add_argument("--trials", type=int, default=500, help="presentations of each test stimulus")
+    parser.add_argument("--window", type=float, default=1.0, help="counting window, seconds")
+    parser.add_argument("--target", choices=TARGETS, default="numpy", help="Brian2 code-generation target")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sampling-circuits",
                                      description="Stochastic circuits trained under a cost on reliability, "
@@ -105,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_circuit_options(gsm)
     gsm.add_argument("--noise-std", type=float, default=0.5, help="observation noise sd of the task")
     _add_boltzmann_parser(experiments)
+    _add_spiking_circuit_parser(experiments)
     show = commands.add_parser("show", help="print the configuration and metrics of a results file")
     show.add_argument("path")
     return parser
@@ -144,6 +163,10 @@ def _run(args) -> int:
 
     if args.experiment == "boltzmann":
         kwargs, label = _boltzmann_kwargs(args), f"{args.neuron} neuron"
+    elif args.experiment == "spiking-circuit":
+        kwargs = dict(rate_results=args.rate_results, seed=args.seed, n_trials=args.trials, window=args.window,
+                      target=args.target, progress=not args.quiet)
+        label = f"from {args.rate_results}"
     else:
         kwargs, label = _experiment_kwargs(args), args.architecture
     try:

@@ -23,7 +23,7 @@ from circuits.learning import Objective, TrainingConfig, train
 from circuits.recurrent import RecurrentCircuit
 from circuits.reliability import make_cost
 from simulations.results import new_dataset, variable
-from simulations.spiking_experiments import run_boltzmann
+from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
 
 __all__ = ["ARCHITECTURES", "CircuitOptions", "run_linear_gaussian", "run_gsm", "EXPERIMENTS"]
 
@@ -300,4 +300,5 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     return ds
 
 
-EXPERIMENTS = {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann}
+EXPERIMENTS = {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann,
+               "spiking-circuit": run_spiking_circuit}

@@ -26,7 +26,7 @@ from circuits.spiking import (
 )
 from simulations.results import new_dataset, variable
 
-__all__ = ["random_boltzmann_machine", "default_clamp", "run_boltzmann"]
+__all__ = ["random_boltzmann_machine", "default_clamp", "run_boltzmann", "run_spiking_circuit"]
 
 
 def random_boltzmann_machine(n_units: int, rng: np.random.Generator, weight_scale: float = 0.5,
@@ -223,3 +223,98 @@ def _clamped_run(sampler, machine: BoltzmannMachine, clamp: dict, duration: floa
                                   "KL(sampled conditional || exact conditional)"),
         "kl_conditional_floor": _scalar(floor, "nats", "bias floor of the clamped run"),
     }
+
+
+def _trained_single_layer(rate_results: xr.Dataset):
+    """Rebuild the trained single-layer circuit of a rate-circuit results file: (circuit, params)."""
+    from simulations.experiments import CircuitOptions
+    from simulations.results import config_of
+
+    config = config_of(rate_results)
+    if config.get("experiment") != "linear-gaussian":
+        raise ValueError("the spiking realisation needs a linear-gaussian results file, "
+                         f"got {config.get('experiment')!r}")
+    if config.get("architecture") != "single-layer":
+        raise ValueError("the spiking realisation needs a single-layer circuit (independent noise per neuron); "
+                         f"the file holds a {config.get('architecture')!r} circuit")
+    fields = {name: config[name] for name in CircuitOptions.__dataclass_fields__ if name in config}
+    circuit = CircuitOptions(**fields).build_circuit(config["n_input"], config["n_latent"])
+    params = {name[len("param_"):]: np.asarray(rate_results[name].values)
+              for name in rate_results.data_vars if name.startswith("param_")}
+    return circuit, params
+
+
+def run_spiking_circuit(rate_results, seed: int, n_trials: int = 500, window: float = 1.0, dt: float = 0.0001,
+                        target: str = "numpy", progress: bool = True) -> xr.Dataset:
+    """Spiking realisation of a trained single-layer linear-Gaussian circuit, scored against the
+    exact posterior and against the rate circuit it realises.
+
+    rate_results : a ``run linear-gaussian --architecture single-layer`` Dataset or its path.
+    seed : Brian2's seed. n_trials : repeated presentations of each test stimulus.
+    window : counting window, seconds. dt : Brian2 step, seconds.
+    See ``circuits.spiking_rate`` for the construction and its exact variance.
+    """
+    from analysis.compare import compare_to_gaussian
+    from circuits.spiking_rate import design_synaptic_code, simulate_spiking_circuit
+    from simulations.results import config_of, load
+
+    count("seed", seed, 0)
+    if not isinstance(rate_results, xr.Dataset):
+        rate_results = load(rate_results)
+    started = time.perf_counter()
+    circuit, params = _trained_single_layer(rate_results)
+    x = rate_results["x"].values
+    response_mean = np.asarray(circuit.mean(params, x), dtype=float)
+    noise_std = np.asarray(circuit.output_noise_std(params, x), dtype=float)
+    if noise_std.ndim == 2:  # input-independent for an ungated circuit: one row is enough
+        if not np.allclose(noise_std, noise_std[:1], rtol=1e-6):
+            raise ValueError("the circuit's noise depends on the input; the synaptic code needs a fixed noise sd")
+        noise_std = noise_std[0]
+    code = design_synaptic_code(response_mean, noise_std, window=window)
+    run = simulate_spiking_circuit(code, n_trials, seed, dt=dt, target=target, progress=progress)
+    decoded = run["decoded"].values
+    posterior_mean = rate_results["posterior_mean"].values
+    posterior_cov = rate_results["posterior_cov"].values
+    metrics = compare_to_gaussian(decoded, posterior_mean, posterior_cov, rate_results["z"].values)
+    spiking_variance = decoded.var(axis=1, ddof=1)
+    variance_to_rate = spiking_variance / noise_std**2
+    posterior_sd = np.sqrt(np.diagonal(posterior_cov))
+    mean_error = np.abs(decoded.mean(axis=1) - posterior_mean) / posterior_sd
+    rate_mean_error = np.abs(response_mean - posterior_mean) / posterior_sd
+
+    latent_dims = ("stimulus", "latent")
+    data_vars = {
+        **{name: rate_results[name].variable for name in ("x", "z", "posterior_mean", "posterior_cov")},
+        "decoded": variable(("stimulus", "trial", "latent"), decoded, "1", run["decoded"].attrs["description"]),
+        "quanta": variable(("stimulus", "trial", "latent"), run["quanta"].values, "1", "net quanta per window"),
+        "spike_count": variable(("stimulus", "trial", "latent", "polarity"), run["spike_count"].values, "1",
+                                "ON / OFF spikes per window"),
+        "rate_mean": variable(latent_dims, response_mean, "1", "the rate circuit's response mean mu(x)"),
+        "rate_noise_std": variable("latent", noise_std, "1", "the rate circuit's trained noise sd"),
+        "n_sites": variable("latent", code.n_sites, "1", "release sites per connection"),
+        "release_probability": variable("latent", code.release_probability, "1", "release probability per site"),
+        "predicted_variance": variable("latent", code.decoded_variance(), "1", "exact decoded variance"),
+        "baseline_rate": _scalar(code.baseline_rate, "Hz", "nu0: rate of ON and OFF neurons at mu = 0"),
+        "gain": _scalar(code.gain, "Hz", "g: rate change per response unit"),
+        "mean_error_posterior_sd": variable(latent_dims, mean_error, "1", "|decoded mean - posterior mean| / sd"),
+        "variance_ratio_to_rate": variable(latent_dims, variance_to_rate, "1",
+                                           "decoded variance / the rate circuit's variance"),
+        "max_mean_error_sd": _scalar(mean_error.max(), "1", "largest |decoded mean - posterior mean| in posterior sd"),
+        "rate_max_mean_error_sd": _scalar(rate_mean_error.max(), "1", "the same for the rate circuit's mean"),
+        "mean_variance_ratio_to_rate": _scalar(variance_to_rate.mean(), "1", "mean decoded / rate-circuit variance"),
+        "max_variance_deviation_to_rate": _scalar(np.abs(variance_to_rate - 1).max(), "1",
+                                                  "largest |decoded / rate-circuit variance - 1|"),
+        **{name: _scalar(value, "nats" if name == "kl_moment_matched" else "1", f"{name} of the decoded counts")
+           for name, value in metrics.items()},
+    }
+    coords = {
+        "stimulus": rate_results["stimulus"].variable, "latent": rate_results["latent"].variable,
+        "latent_": rate_results["latent_"].variable, "obs": rate_results["obs"].variable,
+        "trial": variable("trial", np.arange(n_trials), "1", "repeated presentation"),
+        "polarity": variable("polarity", ["on", "off"], "1", "ON / OFF neuron of each pair"),
+    }
+    config = {"experiment": "spiking-circuit", "seed": seed, "n_trials": n_trials, "window": window, "dt": dt,
+              "target": target, "rate_circuit": config_of(rate_results)}
+    ds = new_dataset(data_vars, coords, config, "spiking-circuit")
+    ds.attrs["wall_time_s"] = time.perf_counter() - started
+    return ds

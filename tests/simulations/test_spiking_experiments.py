@@ -94,3 +94,29 @@ def test_cli_run_boltzmann_writes_file_and_plot(tmp_path, capsys):
     assert "enumeration limit" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["run", "boltzmann", "--seed", "1", "--clamp", "0:1", "--out", str(tmp_path / "y.nc")])
+
+
+def test_spiking_version_of_the_linear_gaussian_circuit(tmp_path, capsys):
+    # The bars: decoded means within 0.2 posterior sd of the exact posterior mean,
+    # variances within 25% of the rate circuit's.
+    rate_file = tmp_path / "lg.nc"
+    assert main(["run", "linear-gaussian", "--architecture", "single-layer", "--seed", "1", "--test-stimuli", "6",
+                 "--samples", "50", "--out", str(rate_file), "--quiet"]) == 0
+    out = tmp_path / "spiking.nc"
+    assert main(["run", "spiking-circuit", "--from", str(rate_file), "--seed", "2", "--window", "0.5",
+                 "--out", str(out), "--quiet"]) == 0
+    assert "max_mean_error_sd" in capsys.readouterr().out
+    ds = load(out)
+    assert float(ds["max_mean_error_sd"]) < 0.2
+    assert float(ds["max_variance_deviation_to_rate"]) < 0.25
+    assert ds["decoded"].dims == ("stimulus", "trial", "latent") and ds.sizes["trial"] == 500
+    assert config_of(ds)["rate_circuit"]["architecture"] == "single-layer"
+
+
+def test_spiking_version_refuses_a_correlated_noise_circuit(tmp_path, capsys):
+    rate_file = tmp_path / "ml.nc"
+    assert main(["run", "linear-gaussian", "--architecture", "multi-layer", "--seed", "1", "--steps", "20",
+                 "--test-stimuli", "2", "--samples", "5", "--out", str(rate_file), "--quiet"]) == 0
+    assert main(["run", "spiking-circuit", "--from", str(rate_file), "--seed", "1", "--out",
+                 str(tmp_path / "s.nc"), "--quiet"]) == 2
+    assert "single-layer" in capsys.readouterr().err
