@@ -105,6 +105,7 @@ def _add_spiking_circuit_parser(experiments) -> None:
     parser.add_argument("--out", required=True, help="output netCDF file")
     parser.add_argument("--trials", type=int, default=500, help="presentations of each test stimulus")
     parser.add_argument("--window", type=float, default=1.0, help="counting window, seconds")
+    parser.add_argument("--neuron", choices=("poisson", "lif"), default="poisson", help="ON / OFF neuron model")
     parser.add_argument("--target", choices=TARGETS, default="numpy", help="Brian2 code-generation target")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -165,8 +166,8 @@ def _run(args) -> int:
         kwargs, label = _boltzmann_kwargs(args), f"{args.neuron} neuron"
     elif args.experiment == "spiking-circuit":
         kwargs = dict(rate_results=args.rate_results, seed=args.seed, n_trials=args.trials, window=args.window,
-                      target=args.target, progress=not args.quiet)
-        label = f"from {args.rate_results}"
+                      neuron=args.neuron, target=args.target, progress=not args.quiet)
+        label = f"{args.neuron} neurons from {args.rate_results}"
     else:
         kwargs, label = _experiment_kwargs(args), args.architecture
     try:

@@ -245,20 +245,31 @@ def _trained_single_layer(rate_results: xr.Dataset):
 
 
 def run_spiking_circuit(rate_results, seed: int, n_trials: int = 500, window: float = 1.0, dt: float = 0.0001,
-                        target: str = "numpy", progress: bool = True) -> xr.Dataset:
+                        neuron: str = "poisson", target: str = "numpy", progress: bool = True) -> xr.Dataset:
     """Spiking realisation of a trained single-layer linear-Gaussian circuit, scored against the
     exact posterior and against the rate circuit it realises.
 
     rate_results : a ``run linear-gaussian --architecture single-layer`` Dataset or its path.
     seed : Brian2's seed. n_trials : repeated presentations of each test stimulus.
-    window : counting window, seconds. dt : Brian2 step, seconds.
+    window : counting window, seconds. dt : Brian2 step, seconds (Poisson neurons; the LIF
+    neuron uses its own). neuron : ``"poisson"`` or ``"lif"`` ON / OFF neurons; LIF neurons
+    are calibrated first (rate and Fano factor against drive, ``calibrate_lif_rates``) and
+    the synapses are designed with their typical Fano factor.
     See ``circuits.spiking_rate`` for the construction and its exact variance.
     """
     from analysis.compare import compare_to_gaussian
-    from circuits.spiking_rate import design_synaptic_code, simulate_spiking_circuit
+    from circuits.spiking_rate import (
+        RATE_NEURON_MODELS,
+        LIFRateNeuron,
+        calibrate_lif_rates,
+        design_synaptic_code,
+        simulate_spiking_circuit,
+    )
     from simulations.results import config_of, load
 
     count("seed", seed, 0)
+    if neuron not in RATE_NEURON_MODELS:
+        raise ValueError(f"neuron must be one of {', '.join(RATE_NEURON_MODELS)}; got {neuron!r}")
     if not isinstance(rate_results, xr.Dataset):
         rate_results = load(rate_results)
     started = time.perf_counter()
@@ -270,8 +281,13 @@ def run_spiking_circuit(rate_results, seed: int, n_trials: int = 500, window: fl
         if not np.allclose(noise_std, noise_std[:1], rtol=1e-6):
             raise ValueError("the circuit's noise depends on the input; the synaptic code needs a fixed noise sd")
         noise_std = noise_std[0]
-    code = design_synaptic_code(response_mean, noise_std, window=window)
-    run = simulate_spiking_circuit(code, n_trials, seed, dt=dt, target=target, progress=progress)
+    calibration = None
+    if neuron == "lif":
+        calibration = calibrate_lif_rates(LIFRateNeuron(), seed, window=window, target=target)
+    fano = 1.0 if calibration is None else calibration.typical_fano()
+    code = design_synaptic_code(response_mean, noise_std, window=window, fano_factor=fano)
+    run = simulate_spiking_circuit(code, n_trials, seed, dt=dt, target=target, progress=progress,
+                                   calibration=calibration)
     decoded = run["decoded"].values
     posterior_mean = rate_results["posterior_mean"].values
     posterior_cov = rate_results["posterior_cov"].values
@@ -296,6 +312,7 @@ def run_spiking_circuit(rate_results, seed: int, n_trials: int = 500, window: fl
         "predicted_variance": variable("latent", code.decoded_variance(), "1", "exact decoded variance"),
         "baseline_rate": _scalar(code.baseline_rate, "Hz", "nu0: rate of ON and OFF neurons at mu = 0"),
         "gain": _scalar(code.gain, "Hz", "g: rate change per response unit"),
+        "fano_factor": _scalar(code.fano_factor, "1", "spike-count Fano factor the synapses were designed for"),
         "mean_error_posterior_sd": variable(latent_dims, mean_error, "1", "|decoded mean - posterior mean| / sd"),
         "variance_ratio_to_rate": variable(latent_dims, variance_to_rate, "1",
                                            "decoded variance / the rate circuit's variance"),
@@ -314,7 +331,9 @@ def run_spiking_circuit(rate_results, seed: int, n_trials: int = 500, window: fl
         "polarity": variable("polarity", ["on", "off"], "1", "ON / OFF neuron of each pair"),
     }
     config = {"experiment": "spiking-circuit", "seed": seed, "n_trials": n_trials, "window": window, "dt": dt,
-              "target": target, "rate_circuit": config_of(rate_results)}
+              "neuron": neuron, "target": target, "rate_circuit": config_of(rate_results)}
+    if calibration is not None:
+        config["lif"] = calibration.neuron.__dict__
     ds = new_dataset(data_vars, coords, config, "spiking-circuit")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds

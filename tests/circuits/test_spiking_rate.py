@@ -62,3 +62,41 @@ def test_same_seed_same_counts_and_the_window_must_fit_the_step():
     np.testing.assert_array_equal(first["quanta"].values, second["quanta"].values)
     with pytest.raises(ValueError, match="multiple of dt"):
         simulate_spiking_circuit(code, 5, seed=1, dt=0.00015)
+
+
+@pytest.fixture(scope="module")
+def lif_calibration():
+    from circuits.spiking_rate import LIFRateNeuron, calibrate_lif_rates
+
+    return calibrate_lif_rates(LIFRateNeuron(), seed=5, window=0.2, drives=np.linspace(-2.2, -0.2, 41),
+                               n_replicates=40, n_windows=10)
+
+
+def test_lif_calibration_rises_and_is_nearly_poisson_in_its_working_range(lif_calibration):
+    rate, fano = lif_calibration.rate, lif_calibration.fano
+    assert np.all(np.diff(np.maximum.accumulate(rate)) >= 0) and rate[0] < 10 and rate[-1] > 100
+    # 400 counts per point: the Fano estimate has sd ~ F sqrt(2 / 400) = 7%.
+    working = (rate > 10) & (rate < 120)
+    assert np.all((fano[working] > 0.75) & (fano[working] < 1.45))
+    with pytest.raises(ValueError, match="calibrated range"):
+        lif_calibration.drive_for([1000.0])
+
+
+def test_lif_neurons_carry_the_designed_mean(lif_calibration):
+    mean = np.array([[0.5, -0.3], [-0.4, 0.2]])
+    noise_std = np.array([0.3, 0.4])
+    code = design_synaptic_code(mean, noise_std, window=0.2, min_rate=40.0,
+                                fano_factor=lif_calibration.typical_fano())
+    trials = 400
+    run = simulate_spiking_circuit(code, trials, seed=8, calibration=lif_calibration)
+    decoded = run["decoded"].values
+    # Two errors: the sample mean (sd sigma / sqrt(n)) and the calibration's rate estimate
+    # at each of the ON and OFF rates (sd sqrt(F nu / counted seconds)), divided by the gain.
+    counted_seconds = 40 * 10 * 0.2
+    calibration_sd = np.sqrt(1.5 * (code.on_rates + code.off_rates) / counted_seconds) / code.gain
+    tolerance = 6 * np.sqrt(noise_std**2 / trials + calibration_sd**2)
+    assert np.all(np.abs(decoded.mean(1) - mean) < tolerance)
+    # The variance is right only as far as the Fano factor is constant over the rates used:
+    # the 25% bar.
+    ratio = decoded.var(1, ddof=1) / noise_std**2
+    assert np.all(np.abs(ratio - 1) < 0.25)

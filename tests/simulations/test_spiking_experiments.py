@@ -120,3 +120,16 @@ def test_spiking_version_refuses_a_correlated_noise_circuit(tmp_path, capsys):
     assert main(["run", "spiking-circuit", "--from", str(rate_file), "--seed", "1", "--out",
                  str(tmp_path / "s.nc"), "--quiet"]) == 2
     assert "single-layer" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_lif_version_of_the_linear_gaussian_circuit(tmp_path):
+    rate_file = tmp_path / "lg.nc"
+    assert main(["run", "linear-gaussian", "--architecture", "single-layer", "--seed", "1", "--test-stimuli", "6",
+                 "--samples", "50", "--out", str(rate_file), "--quiet"]) == 0
+    out = tmp_path / "lif.nc"
+    assert main(["run", "spiking-circuit", "--from", str(rate_file), "--seed", "2", "--window", "0.5",
+                 "--neuron", "lif", "--out", str(out), "--quiet"]) == 0
+    ds = load(out)
+    assert float(ds["max_mean_error_sd"]) < 0.2
+    assert float(ds["max_variance_deviation_to_rate"]) < 0.25
