@@ -41,7 +41,13 @@ import numpy as np
 import xarray as xr
 
 from circuits._validation import count, positive
-from circuits.brian_tools import brian_session, check_target, progress_reporter, quantity_values
+from circuits.brian_tools import (
+    brian_session,
+    check_target,
+    progress_reporter,
+    spike_monitor_to_dataset,
+    state_monitor_to_dataset,
+)
 
 __all__ = ["NEURON_MODELS", "LIFParameters", "LIFCalibration", "SpikingBoltzmannSampler",
            "calibrate_lif", "simulate_sampler"]
@@ -276,17 +282,17 @@ def simulate_sampler(sampler: SpikingBoltzmannSampler, duration: float, seed: in
         spikes = brian2.SpikeMonitor(units, name="spikes")
         network = brian2.Network(*[obj for obj in (units, psps, states, spikes) if obj is not None])
         report, bar = progress_reporter(progress and target != "cpp_standalone", "spiking sampler")
-        # One extra step so that the state at t = duration is read as well.
-        network.run((duration + sampler.dt) * brian2.second, report=report, namespace={})
+        # One extra interval so that the state at t = duration is read on every target (the
+        # standalone clock drops a sample that falls on the last step).
+        network.run((duration + sample_interval) * brian2.second, report=report, namespace={})
         if bar is not None:
             bar.close()
-        times, _ = quantity_values(states.t)
-        z = np.asarray(states.z, dtype=np.uint8)  # (neuron, time)
-        spike_neurons = np.asarray(spikes.i, dtype=np.int64)
+        recorded = state_monitor_to_dataset(states, ["z"])
+        spike_count = spike_monitor_to_dataset(spikes)["spike_count"].values.reshape(n_trials, K)
 
-    keep = np.arange(1, n_samples + 1)  # grid points sample_interval, ..., duration
-    z = z[:, keep].reshape(n_trials, K, -1).transpose(0, 2, 1)
-    spike_count = np.bincount(spike_neurons, minlength=K * n_trials).reshape(n_trials, K)
+    recorded = recorded.isel(time=slice(1, n_samples + 1))  # grid points sample_interval, ..., duration
+    times = recorded["time"].values
+    z = recorded["z"].values.astype(np.uint8).reshape(n_samples, n_trials, K).transpose(1, 0, 2)
     return xr.Dataset(
         {
             "z": (("trial", "time", "unit"), z, {"units": "1", "description": "binary state: 1 within tau of a spike"}),
@@ -294,7 +300,7 @@ def simulate_sampler(sampler: SpikingBoltzmannSampler, duration: float, seed: in
         },
         coords={
             "trial": ("trial", np.arange(n_trials), {"units": "1", "description": "independent chain"}),
-            "time": ("time", times[keep], {"units": "s", "description": "readout time"}),
+            "time": ("time", times, {"units": "s", "description": "readout time"}),
             "unit": ("unit", np.arange(K), {"units": "1"}),
         },
         attrs={"neuron": sampler.neuron, "tau_s": sampler.tau, "dt_s": sampler.dt, "target": target,

@@ -249,17 +249,23 @@ def simulate_spiking_circuit(code: SynapticCode, n_trials: int, seed: int, dt: f
 
     with brian_session(target, seed, name=f"spiking_circuit_K{K}") as brian2:
         second = brian2.second
+        # The rate (or drive) of each neuron changes only between windows: a run_regularly
+        # operation copies it from the table once per window instead of every step.
         if calibration is None:
             table = brian2.TimedArray(rate_table * brian2.Hz, dt=code.window * second, name="rate_table")
-            fibres = brian2.PoissonGroup(rate_table.shape[1], rates="rate_table(t, i)", dt=dt * second,
-                                         namespace={"rate_table": table}, name="on_off_neurons")
+            fibres = brian2.NeuronGroup(rate_table.shape[1], "rate : Hz", threshold="rand() < rate * dt",
+                                        dt=dt * second, name="on_off_neurons")
+            fibres.run_regularly("rate = rate_table(t, i)", dt=code.window * second, when="start",
+                                 name="set_rates")
         else:
             neuron = calibration.neuron
             table = brian2.TimedArray(calibration.drive_for(rate_table), dt=code.window * second, name="drive_table")
-            fibres = brian2.NeuronGroup(rate_table.shape[1], neuron.equations().replace("drive", "drive_table(t, i)"),
-                                        threshold="v > 1", reset="v = 0", refractory=neuron.refractory * second,
-                                        method="euler", namespace={**neuron.namespace(brian2), "drive_table": table},
-                                        dt=dt * second, name="on_off_neurons")
+            fibres = brian2.NeuronGroup(rate_table.shape[1], neuron.equations() + "\ndrive : 1", threshold="v > 1",
+                                        reset="v = 0", refractory=neuron.refractory * second, method="euler",
+                                        namespace=neuron.namespace(brian2), dt=dt * second, name="on_off_neurons")
+            fibres.run_regularly("drive = drive_table(t, i)", dt=code.window * second, when="start",
+                                 name="set_drives")
+        fibres.namespace[table.name] = table
         readout = brian2.NeuronGroup(n_trials * K, "quanta : 1", dt=dt * second, name="readout")
         synapses = brian2.Synapses(fibres, readout, "polarity_sign : 1 (constant)\np_release : 1 (constant)",
                                    on_pre="quanta_post += polarity_sign * int(rand() < p_release)", dt=dt * second,

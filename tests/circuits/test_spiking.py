@@ -9,6 +9,7 @@ from circuits.brian_tools import (
     brian_session,
     cache_directory,
     check_target,
+    rate_monitor_to_dataset,
     spike_monitor_to_dataset,
     state_monitor_to_dataset,
 )
@@ -140,9 +141,12 @@ def test_monitors_export_to_xarray_with_units_and_neuron_coordinates():
         group.rate_hz = [5, 6, 7] * brian2.Hz
         states = brian2.StateMonitor(group, ["v", "rate_hz"], record=[0, 2], name="g_states")
         spikes = brian2.SpikeMonitor(group, name="g_spikes")
-        brian2.Network(group, states, spikes).run(5 * brian2.ms, namespace={})
+        population = brian2.PopulationRateMonitor(group, name="g_rate")
+        brian2.Network(group, states, spikes, population).run(5 * brian2.ms, namespace={})
         state_ds = state_monitor_to_dataset(states, ["v", "rate_hz"], neuron_coords={"trial": [0, 0, 1]})
         spike_ds = spike_monitor_to_dataset(spikes, neuron_coords={"trial": [0, 0, 1]})
+        rate_ds = rate_monitor_to_dataset(population)
+        smooth_ds = rate_monitor_to_dataset(population, smoothing_width=0.001)
         n_spikes = len(spikes.t)
     assert state_ds["v"].dims == ("time", "neuron")
     assert state_ds["v"].attrs["units"] == "V" and state_ds["rate_hz"].attrs["units"] == "Hz"
@@ -151,6 +155,10 @@ def test_monitors_export_to_xarray_with_units_and_neuron_coordinates():
     assert state_ds["time"].attrs["units"] == "s" and state_ds.sizes["time"] == 50
     assert spike_ds["spike_count"].sum() == n_spikes == spike_ds.sizes["spike"]
     assert spike_ds["spike_time"].attrs["units"] == "s"
+    # The population rate integrates to the spike count: sum(rate) * dt * N = spikes.
+    assert rate_ds["rate"].attrs["units"] == "Hz" and rate_ds.sizes["time"] == 50
+    assert rate_ds["rate"].sum() * 1e-4 * 3 == pytest.approx(n_spikes)
+    assert smooth_ds.sizes["time"] == 50
     with pytest.raises(ValueError, match="trial"):
         spike_monitor_to_dataset(spikes, neuron_coords={"trial": [0, 1]})
 
