@@ -4,6 +4,7 @@
     sampling-circuits run gsm --seed 1 --out gsm.nc
     sampling-circuits run boltzmann --units 5 --seed 1 --duration 100 --out bm.nc --plot bm.png
     sampling-circuits run spiking-circuit --from lg.nc --seed 1 --out spiking.nc
+    sampling-circuits sweep sweep.toml
     sampling-circuits show lg.nc
 
 Errors in the arguments or the data print one line (``error: ...``) and exit with status 2;
@@ -22,7 +23,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 from circuits.reliability import COST_FAMILIES  # noqa: E402
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "experiment_call"]
 
 _METRIC_ORDER = ("kl_moment_matched", "mean_field_floor", "mean_error_sd", "variance_ratio",
                  "cov_relative_error", "noise_correlation_match", "coverage_50", "coverage_90",
@@ -123,8 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     gsm = experiments.add_parser("gsm", help="circuit vs the exact Gaussian-scale-mixture posterior")
     _add_circuit_options(gsm)
     gsm.add_argument("--noise-std", type=float, default=0.5, help="observation noise sd of the task")
+    gsm.add_argument("--contrast", type=float, default=None,
+                     help="test at this one contrast only (default: 0.25, 0.5, 1, 2 and 4)")
     _add_boltzmann_parser(experiments)
     _add_spiking_circuit_parser(experiments)
+    sweep = commands.add_parser("sweep", help="run a grid of experiments on dask.distributed (resumable)")
+    sweep.add_argument("config", help="sweep TOML file (experiment, out, [fixed], [grid])")
+    sweep.add_argument("--scheduler", default=None, help="address of a dask scheduler (default: a LocalCluster)")
+    sweep.add_argument("--workers", type=int, default=2, help="worker processes of the LocalCluster")
+    sweep.add_argument("--retries", type=int, default=0, help="retries of a failed point")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     show = commands.add_parser("show", help="print the configuration and metrics of a results file")
     show.add_argument("path")
     return parser
@@ -139,6 +148,8 @@ def _experiment_kwargs(args) -> dict:
         kwargs["activation"] = args.activation
     if args.test_stimuli is not None:
         kwargs["n_test"] = args.test_stimuli
+    if getattr(args, "contrast", None) is not None:
+        kwargs["contrast_levels"] = (args.contrast,)
     return kwargs
 
 
@@ -157,10 +168,10 @@ def _boltzmann_kwargs(args) -> dict:
                 bias_scale=args.bias_scale, target=args.target, progress=not args.quiet)
 
 
-def _run(args) -> int:
-    from circuits.learning import TrainingDiverged
+def experiment_call(args):
+    """(experiment function, keyword arguments, label) for parsed ``run`` arguments; the sweep
+    runs its points through this too, so a sweep key means exactly what the option means."""
     from simulations.experiments import EXPERIMENTS
-    from simulations.results import save
 
     if args.experiment == "boltzmann":
         kwargs, label = _boltzmann_kwargs(args), f"{args.neuron} neuron"
@@ -170,8 +181,16 @@ def _run(args) -> int:
         label = f"{args.neuron} neurons from {args.rate_results}"
     else:
         kwargs, label = _experiment_kwargs(args), args.architecture
+    return EXPERIMENTS[args.experiment], kwargs, label
+
+
+def _run(args) -> int:
+    from circuits.learning import TrainingDiverged
+    from simulations.results import save
+
+    experiment, kwargs, label = experiment_call(args)
     try:
-        ds = EXPERIMENTS[args.experiment](**kwargs)
+        ds = experiment(**kwargs)
     except TrainingDiverged as error:
         print(f"training diverged: {error}", file=sys.stderr)
         return 1
@@ -184,6 +203,21 @@ def _run(args) -> int:
         ax.figure.savefig(args.plot, dpi=150)
         print(f"plot written to {args.plot}")
     print(metrics_table(ds))
+    return 0
+
+
+def _sweep(args) -> int:
+    from simulations.sweep import read_config, run_sweep
+
+    config = read_config(args.config)
+    counts = run_sweep(config, scheduler=args.scheduler, n_workers=args.workers, retries=args.retries,
+                       progress=not args.quiet)
+    print(f"sweep {config.out}: {counts['done']} done, {counts['skipped']} already finished, "
+          f"{counts['failed']} failed")
+    if counts["failed"]:
+        print(f"the errors are in {config.out / 'points'}/*.error.json; rerun the same command to retry them",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -203,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "sweep":
+            return _sweep(args)
         return _show(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

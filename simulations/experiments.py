@@ -234,7 +234,8 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     Objective: -log p(x | r) with c integrated out by 64-node quadrature over its prior,
     activity cost = prior precision, plus the reliability cost; feed-forward circuits get
     input-gated noise (see ``circuits.feedforward``) so their variability can follow contrast.
-    Test stimuli: ``n_test`` latents z shown at each of ``contrast_levels``.
+    Test stimuli: ``n_test`` latents z shown at each of ``contrast_levels`` (one level is
+    allowed, e.g. for a sweep over contrast; the trend metrics across contrast then are not written).
     The posterior mean is divisive in x, so a multi-layer circuit defaults to ReLU hidden units.
     """
     if circuit_options.get("architecture") == "multi-layer":
@@ -244,8 +245,8 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     levels = np.asarray(contrast_levels, dtype=float)
-    if levels.ndim != 1 or levels.size < 2 or np.any(levels <= 0):
-        raise ValueError("contrast_levels must be at least two positive contrasts")
+    if levels.ndim != 1 or levels.size < 1 or np.any(levels <= 0):
+        raise ValueError("contrast_levels must be one or more positive contrasts")
     model = GaussianScaleMixture(default_loading_matrix(n_input, n_latent, rng), np.eye(n_latent), noise_std,
                                  contrast_shape, contrast_scale)
     _, train_x = model.sample(n_train, rng)
@@ -270,8 +271,17 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     exact_var = np.diagonal(posterior.cov, axis1=-2, axis2=-1).mean(-1)
     response_by_level = np.array([sample_var[stimulus_contrast == c].mean() for c in levels])
     exact_by_level = np.array([exact_var[stimulus_contrast == c].mean() for c in levels])
-    slope_response = np.polyfit(np.log(levels), response_by_level, 1)[0]
-    slope_exact = np.polyfit(np.log(levels), exact_by_level, 1)[0]
+    contrast_trend = {}
+    if levels.size >= 2:  # trends across contrast need two levels at least
+        contrast_trend = {
+            "variance_contrast_correlation": _scalar(np.corrcoef(response_by_level, exact_by_level)[0, 1], "1",
+                                                     "correlation over contrast levels of response and posterior "
+                                                     "variance"),
+            "response_variance_slope": _scalar(np.polyfit(np.log(levels), response_by_level, 1)[0], "1",
+                                               "slope of response variance vs log contrast"),
+            "posterior_variance_slope": _scalar(np.polyfit(np.log(levels), exact_by_level, 1)[0], "1",
+                                                "slope of posterior variance vs log contrast"),
+        }
 
     n_stim = x_test.shape[0]
     data_vars = {
@@ -284,10 +294,7 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
                                                   "mean response variance at each contrast"),
         "posterior_variance_by_contrast": variable("contrast_level", exact_by_level, "1",
                                                    "mean exact posterior variance at each contrast"),
-        "variance_contrast_correlation": _scalar(np.corrcoef(response_by_level, exact_by_level)[0, 1], "1",
-                                                 "correlation over contrast levels of response and posterior variance"),
-        "response_variance_slope": _scalar(slope_response, "1", "slope of response variance vs log contrast"),
-        "posterior_variance_slope": _scalar(slope_exact, "1", "slope of posterior variance vs log contrast"),
+        **contrast_trend,
     }
     coords = _coords(n_stim, options.samples, n_input, n_latent, options.steps,
                      responses["hidden"].shape[-1] if "hidden" in responses else 0)

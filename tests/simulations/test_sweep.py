@@ -1,0 +1,129 @@
+"""Sweeps: validation before work, resume after a killed worker, recorded failures,
+byte-identical reruns, and the combined Dataset."""
+
+import hashlib
+import json
+import os
+import signal
+
+import pytest
+
+from simulations.cli import main
+from simulations.sweep import SweepConfig, load_sweep, read_config, run_sweep, validate_config
+
+TINY = {"steps": 30, "samples": 20, "test-stimuli": 2}
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def _digests(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((folder / "points").glob("*.nc"))}
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with Client(cluster) as client:
+        yield client
+    cluster.close()
+
+
+def _config(out, grid, fixed=TINY):
+    return validate_config({"experiment": "gsm", "out": str(out), "fixed": dict(fixed), "grid": grid})
+
+
+def test_3x4_sweep_survives_a_killed_worker_and_resumes(client, tmp_path):
+    config = _config(tmp_path / "sweep", {"cost-strength": [0.5, 1.0, 2.0], "contrast": [0.5, 1.0, 2.0, 4.0],
+                                          "seed": [1, 2]})
+    killed = []
+    worker_pids = client.run(os.getpid)
+
+    def kill_one_worker(name):
+        if not killed:  # after the first finished point, kill a worker in the middle of its next task
+            pid = worker_pids[sorted(worker_pids)[0]]
+            os.kill(pid, signal.SIGKILL)  # the nanny starts a fresh worker
+            killed.append(pid)
+
+    first = run_sweep(config, client=client, progress=False, on_point_done=kill_one_worker)
+    assert killed and first["done"] + first["failed"] == 24
+    finished = _digests(config.out)
+    assert len(finished) == first["done"]
+
+    second = run_sweep(config, client=client, progress=False)
+    assert second == {"done": first["failed"], "skipped": first["done"], "failed": 0}
+    after = _digests(config.out)
+    assert len(after) == 24
+    assert all(after[name] == digest for name, digest in finished.items())  # nothing finished was redone
+
+    combined = load_sweep(config.out)
+    assert combined["kl_moment_matched"].dims == ("cost_strength", "contrast", "seed")
+    assert combined["cost_strength"].values.tolist() == [0.5, 1.0, 2.0]
+    assert combined["contrast"].values.tolist() == [0.5, 1.0, 2.0, 4.0]
+    assert combined["seed"].values.tolist() == [1, 2]
+    assert combined["r"].dims[:3] == ("cost_strength", "contrast", "seed")
+    assert combined.attrs["points_finished"] == 24
+    # Points run in grid order, the first key slowest.
+    one = json.loads((config.out / "sweep.json").read_text())["points"][7]
+    assert one["values"] == {"cost_strength": 0.5, "contrast": 4.0, "seed": 2}
+
+    # Determinism per point seed: the same points run again elsewhere give identical files.
+    again = _config(tmp_path / "again", {"cost-strength": [0.5], "contrast": [4.0, 0.5], "seed": [2]})
+    assert run_sweep(again, client=client, progress=False)["done"] == 2
+    for name, digest in _digests(again.out).items():
+        assert after[name] == digest
+
+
+def test_a_failing_point_is_recorded_and_the_others_finish(client, tmp_path):
+    config = _config(tmp_path / "fail", {"contrast": [1.0, -1.0], "seed": [3]})
+    counts = run_sweep(config, client=client, progress=False)
+    assert counts == {"done": 1, "skipped": 0, "failed": 1}
+    error = json.loads((config.out / "points" / "contrast=-1.0_seed=3.error.json").read_text())
+    assert "contrast_levels" in error["error"]
+    assert load_sweep(config.out)["kl_moment_matched"].notnull().sum() == 1
+    assert run_sweep(config, client=client, progress=False, retries=1) == {"done": 0, "skipped": 1, "failed": 1}
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ('experiment = "gsm"\nout = "o"\nwrkers = 2\n[grid]\nseed = [1]', "'wrkers'"),
+        ('experiment = "gsm"\nout = "o"\n[grid]\nseeds = [1]', "grid.seeds"),
+        ('experiment = "gsm"\nout = "o"\n[fixed]\nsamples = "many"\n[grid]\nseed = [1]', "fixed.samples"),
+        ('experiment = "gsm"\nout = "o"\n[fixed]\nsamples = 2.5\n[grid]\nseed = [1]', "fixed.samples"),
+        ('experiment = "gsm"\nout = "o"\n[grid]\nseed = []', "grid.seed"),
+        ('experiment = "gsm"\nout = "o"\n[grid]\nseed = 1', "grid.seed"),
+        ('experiment = "gsm"\nout = "o"\n[fixed]\nseed = 1', "grid"),
+        ('experiment = "gsm"\nout = "o"\n[grid]\nsamples = [10]', "seed"),
+        ('experiment = "gsm"\nout = "o"\n[grid]\nseed = [1]\narchitecture = ["lstm"]', "grid.architecture"),
+        ('experiment = "gsm"\nout = "o"\n[fixed]\nout = "x"\n[grid]\nseed = [1]', "fixed.out"),
+        ('experiment = "gsm"\nout = "o"\n[fixed]\nseed = 1\n[grid]\nseed = [1, 2]', "grid.seed"),
+        ('experiment = "gsm"\nout = "o"\n[grid]\nseed = [1, 1]', "grid.seed"),
+        ('experiment = "nope"\nout = "o"\n[grid]\nseed = [1]', "experiment"),
+        ('experiment = "gsm"\n[grid]\nseed = [1]', "out"),
+        ('experiment = "gsm"\nout = "o"\n[grid\nseed = [1]', "TOML"),
+    ],
+)
+def test_malformed_config_is_rejected_before_any_work(tmp_path, capsys, monkeypatch, text, match):
+    path = _write(tmp_path / "bad.toml", text)
+    with pytest.raises(ValueError, match=match):
+        read_config(path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(path), "--quiet"]) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_config_keys_use_the_run_options(tmp_path):
+    config = read_config(_write(tmp_path / "ok.toml", 'experiment = "linear-gaussian"\nout = "sweeps/arch"\n'
+                                '[fixed]\nsamples = 500\ncost-strength = 2\n'
+                                '[grid]\narchitecture = ["single-layer", "multi-layer"]\nseed = [1, 2, 3]\n'))
+    assert isinstance(config, SweepConfig) and len(config.points()) == 6
+    assert config.fixed == {"samples": 500, "cost_strength": 2}
+    argv = config.argv(config.points()[0], tmp_path / "p.nc")
+    assert argv[:2] == ["run", "linear-gaussian"] and "--cost-strength" in argv and "--quiet" in argv
+    assert SweepConfig.point_name({"architecture": "single-layer", "seed": 1}) == "architecture=single-layer_seed=1"
