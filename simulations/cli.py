@@ -6,6 +6,7 @@
     sampling-circuits run spiking-circuit --from lg.nc --seed 1 --out spiking.nc
     sampling-circuits sweep sweep.toml
     sampling-circuits show lg.nc
+    sampling-circuits info
 
 Errors in the arguments or the data print one line (``error: ...``) and exit with status 2;
 a training run that diverges prints its message and exits with status 1.
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", type=int, default=2, help="worker processes of the LocalCluster")
     sweep.add_argument("--retries", type=int, default=0, help="retries of a failed point")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    commands.add_parser("info", help="versions, JAX devices, Brian2 target and cache locations")
     show = commands.add_parser("show", help="print the configuration and metrics of a results file")
     show.add_argument("path")
     return parser
@@ -221,6 +223,40 @@ def _sweep(args) -> int:
     return 0
 
 
+def info_lines() -> list[str]:
+    """What ``sampling-circuits info`` prints: one ``name: value`` line each."""
+    import platform
+    from importlib import metadata
+
+    from circuits.brian_tools import cache_directory
+    from simulations.results import package_version
+
+    lines = [f"sampling-circuits: {package_version()}", f"python: {platform.python_version()} ({sys.executable})",
+             f"platform: {platform.platform()}"]
+    for package in ("numpy", "scipy", "xarray", "h5netcdf", "jax", "jaxlib", "optax", "brian2", "dask",
+                    "distributed", "arviz-stats", "matplotlib"):
+        try:
+            lines.append(f"{package}: {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            lines.append(f"{package}: not installed")
+    import jax
+
+    lines.append(f"jax devices: {', '.join(str(device) for device in jax.devices())} "
+                 f"(JAX_PLATFORMS={os.environ.get('JAX_PLATFORMS', '')})")
+    import brian2
+
+    lines.append(f"brian2 default target: {brian2.prefs.codegen.target} "
+                 "(the spiking experiments take --target numpy|cython|cpp_standalone)")
+    lines.append(f"compiled-code cache: {cache_directory()} (cython/ and standalone/; "
+                 "set SAMPLING_CIRCUITS_CACHE to move it)")
+    return lines
+
+
+def _info(args) -> int:
+    print("\n".join(info_lines()))
+    return 0
+
+
 def _show(args) -> int:
     from simulations.results import config_of, load
 
@@ -239,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "info":
+            return _info(args)
         return _show(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -31,3 +31,12 @@ def test_negative_cost_strength_is_a_clear_error(tmp_path, capsys):
     assert code == 2
     assert "strength must be" in capsys.readouterr().err
     assert not (tmp_path / "x.nc").exists()
+
+
+def test_info_names_versions_devices_target_and_cache(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("SAMPLING_CIRCUITS_CACHE", str(tmp_path / "cache"))
+    assert main(["info"]) == 0
+    printed = capsys.readouterr().out
+    for expected in ("sampling-circuits:", "numpy:", "brian2:", "jax devices: cpu", "brian2 default target:",
+                     str(tmp_path / "cache")):
+        assert expected in printed

@@ -1,0 +1,25 @@
+"""The example notebooks run top to bottom (each under a minute); a failing cell fails the test."""
+
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.ipynb"))
+
+
+def test_there_are_examples():
+    assert len(EXAMPLES) >= 3
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_notebook_runs(path, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebook = nbformat.read(path, as_version=4)
+    resources = {"metadata": {"path": str(tmp_path)}}  # run in a scratch folder
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3", resources=resources)
+    client.execute()
+    errors = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.get("outputs", [])
+              if output.output_type == "error"]
+    assert not errors
