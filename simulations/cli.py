@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run a named experiment and write a netCDF file")
     experiments = run.add_subparsers(dest="experiment", required=True)
+    parser.run_parsers = experiments.choices  # experiment name -> its parser (read by the sweep)
     lg = experiments.add_parser("linear-gaussian", help="circuit vs the exact linear-Gaussian posterior")
     _add_circuit_options(lg)
     lg.add_argument("--noise-std", type=float, default=1.0, help="observation noise sd of the task")

@@ -54,9 +54,7 @@ def _run_options(experiment: str) -> dict[str, argparse.Action]:
     """The ``run <experiment>`` options by destination name."""
     from simulations.cli import build_parser
 
-    parser = build_parser()
-    run = next(a for a in parser._subparsers._group_actions if a.dest == "command").choices["run"]
-    experiments = next(a for a in run._subparsers._group_actions if a.dest == "experiment").choices
+    experiments = build_parser().run_parsers
     if experiment not in experiments:
         raise ValueError(f"experiment must be one of {', '.join(experiments)}; got {experiment!r}")
     return {action.dest: action for action in experiments[experiment]._actions if action.dest != "help"}
