@@ -127,3 +127,10 @@ def test_config_keys_use_the_run_options(tmp_path):
     argv = config.argv(config.points()[0], tmp_path / "p.nc")
     assert argv[:2] == ["run", "linear-gaussian"] and "--cost-strength" in argv and "--quiet" in argv
     assert SweepConfig.point_name({"architecture": "single-layer", "seed": 1}) == "architecture=single-layer_seed=1"
+
+
+def test_a_running_scheduler_is_reached_by_address(client, tmp_path):
+    config = _config(tmp_path / "remote", {"seed": [4]})
+    assert run_sweep(config, scheduler=client.scheduler.address, progress=False)["done"] == 1
+    assert (config.out / "points" / "seed=4.nc").exists()
+    assert len((config.out / "log.jsonl").read_text().splitlines()) == 1
