@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--retries", type=int, default=0, help="retries of a failed point")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     commands.add_parser("info", help="versions, JAX devices, Brian2 target and cache locations")
+    bench = commands.add_parser("bench", help="run the benchmark suite (from a source checkout)")
+    bench.add_argument("--quick", action="store_true", help="tiny sizes: checks that the suite runs")
+    bench.add_argument("--out", default=None, help="output folder (default benchmarks/results)")
     show = commands.add_parser("show", help="print the configuration and metrics of a results file")
     show.add_argument("path")
     return parser
@@ -253,6 +256,20 @@ def info_lines() -> list[str]:
     return lines
 
 
+def _bench(args) -> int:
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "benchmarks" / "__main__.py").exists():
+        print("error: the benchmarks live in the source checkout (benchmarks/); run this from an editable "
+              "install of the repository", file=sys.stderr)
+        return 2
+    command = [sys.executable, "-m", "benchmarks"] + (["--quick"] if args.quick else [])
+    command += ["--out", args.out] if args.out else []
+    return subprocess.run(command, cwd=root).returncode
+
+
 def _info(args) -> int:
     print("\n".join(info_lines()))
     return 0
@@ -278,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sweep(args)
         if args.command == "info":
             return _info(args)
+        if args.command == "bench":
+            return _bench(args)
         return _show(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
