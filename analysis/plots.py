@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["new_axes", "plot_kl_vs_time"]
+__all__ = ["new_axes", "plot_kl_vs_time", "plot_implicit_em", "plot_agop", "PLOTS"]
 
 
 def new_axes(width: float = 4.5, height: float = 3.5):
@@ -30,3 +30,36 @@ def plot_kl_vs_time(ds, ax=None):
     ax.set_ylabel("KL(sampled || exact) (nats)")
     ax.legend(frameon=False, fontsize="small")
     return ax
+
+
+def plot_implicit_em(ds, ax=None):
+    """Mean log-likelihood against iteration for EM and gradient ascent (an ``implicit-em`` run)."""
+    if ax is None:
+        _, ax = new_axes()
+    em = ds["em_log_likelihood"]
+    gradient = ds["gradient_log_likelihood"]
+    ax.semilogx(em["em_iteration"].values + 1, em.values, "o-", ms=3, label="EM")
+    ax.semilogx(gradient["gradient_iteration"].values + 1, gradient.values, "-", label="gradient ascent (Adam)")
+    ax.axhline(float(em.values[-1]), color="k", ls=":", lw=1)
+    ax.set_xlabel("iteration + 1")
+    ax.set_ylabel("mean log-likelihood (nats)")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_agop(ds, ax=None):
+    """corr(W^T W, AGOP^alpha) against alpha for deep linear networks, theory 1/L marked (an ``agop`` run)."""
+    if ax is None:
+        _, ax = new_axes()
+    for depth in ds["depth"].values:
+        curve = ds["linear_correlation"].sel(depth=depth)
+        line, = ax.plot(ds["exponent"].values, curve.values, label=f"depth {depth}")
+        ax.axvline(1 / depth, color=line.get_color(), ls=":", lw=1)
+    ax.set_xlabel("exponent alpha")
+    ax.set_ylabel("corr(W^T W, AGOP^alpha)")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+#: The plot each experiment's ``--plot`` option draws.
+PLOTS = {"boltzmann": plot_kl_vs_time, "implicit-em": plot_implicit_em, "agop": plot_agop}

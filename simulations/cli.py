@@ -32,7 +32,10 @@ _METRIC_ORDER = ("kl_moment_matched", "mean_field_floor", "mean_error_sd", "vari
                  "kl_final", "kl_floor_final", "kl_gibbs_final", "kl_slope", "kl_conditional",
                  "kl_conditional_floor", "autocorrelation_time", "simulated_seconds_per_second", "lif_fit_error",
                  "max_mean_error_sd", "rate_max_mean_error_sd", "mean_variance_ratio_to_rate",
-                 "max_variance_deviation_to_rate")
+                 "max_variance_deviation_to_rate", "xu_jordan_error", "sigmoid_control_deviation",
+                 "em_iterations", "em_seconds", "gradient_seconds", "gradient_iterations_to_1pct",
+                 "final_relative_gap", "em_escape_iterations", "relu_top_direction_cosine",
+                 "rfm_top_direction_cosine", "variability_top_in_span_A")
 
 
 def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
@@ -130,6 +133,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="test at this one contrast only (default: 0.25, 0.5, 1, 2 and 4)")
     _add_boltzmann_parser(experiments)
     _add_spiking_circuit_parser(experiments)
+    implicit = experiments.add_parser("implicit-em", help="gradient learning as EM on a Gaussian mixture")
+    implicit.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    implicit.add_argument("--out", required=True, help="output netCDF file")
+    implicit.add_argument("--plot", default=None, help="also write the log-likelihood plot here")
+    implicit.add_argument("--quiet", action="store_true", help="no progress bar")
+    agop = experiments.add_parser("agop", help="the Neural Feature Ansatz (AGOP) on networks, the RFM and a circuit")
+    agop.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    agop.add_argument("--out", required=True, help="output netCDF file")
+    agop.add_argument("--from", dest="rate_results", default=None,
+                      help="optional results file of a feed-forward run gsm / run linear-gaussian circuit")
+    agop.add_argument("--plot", default=None, help="also write the correlation-vs-exponent plot here")
+    agop.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep = commands.add_parser("sweep", help="run a grid of experiments on dask.distributed (resumable)")
     sweep.add_argument("config", help="sweep TOML file (experiment, out, [fixed], [grid])")
     sweep.add_argument("--scheduler", default=None, help="address of a dask scheduler (default: a LocalCluster)")
@@ -164,7 +179,7 @@ def metrics_table(ds) -> str:
     rows = [(name, float(ds[name]), ds[name].attrs.get("units", "")) for name in _METRIC_ORDER if name in ds]
     width = max(len(name) for name, _, _ in rows)
     lines = [f"{'metric':<{width}}  {'value':>10}  units", "-" * (width + 19)]
-    lines += [f"{name:<{width}}  {value:>10.4f}  {units}" for name, value, units in rows]
+    lines += [f"{name:<{width}}  {value:>10.4g}  {units}" for name, value, units in rows]
     return "\n".join(lines)
 
 
@@ -181,6 +196,10 @@ def experiment_call(args):
 
     if args.experiment == "boltzmann":
         kwargs, label = _boltzmann_kwargs(args), f"{args.neuron} neuron"
+    elif args.experiment == "implicit-em":
+        kwargs, label = dict(seed=args.seed, progress=not args.quiet), "mixture"
+    elif args.experiment == "agop":
+        kwargs, label = dict(seed=args.seed, rate_results=args.rate_results, progress=not args.quiet), "networks"
     elif args.experiment == "spiking-circuit":
         kwargs = dict(rate_results=args.rate_results, seed=args.seed, n_trials=args.trials, window=args.window,
                       neuron=args.neuron, target=args.target, progress=not args.quiet)
@@ -203,9 +222,9 @@ def _run(args) -> int:
     path = save(ds, args.out)
     print(f"{args.experiment} / {label} / seed {args.seed}: {ds.attrs['wall_time_s']:.1f} s, written to {path}")
     if getattr(args, "plot", None):
-        from analysis.plots import plot_kl_vs_time
+        from analysis.plots import PLOTS
 
-        ax = plot_kl_vs_time(ds)
+        ax = PLOTS[args.experiment](ds)
         ax.figure.savefig(args.plot, dpi=150)
         print(f"plot written to {args.plot}")
     print(metrics_table(ds))

@@ -22,6 +22,7 @@ from circuits.feedforward import FeedforwardCircuit
 from circuits.learning import Objective, TrainingConfig, train
 from circuits.recurrent import RecurrentCircuit
 from circuits.reliability import make_cost
+from simulations.learning_experiments import run_agop, run_implicit_em
 from simulations.results import new_dataset, variable
 from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
 
@@ -308,4 +309,4 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
 
 
 EXPERIMENTS = {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann,
-               "spiking-circuit": run_spiking_circuit}
+               "spiking-circuit": run_spiking_circuit, "implicit-em": run_implicit_em, "agop": run_agop}

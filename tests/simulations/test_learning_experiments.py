@@ -1,0 +1,52 @@
+"""The implicit-EM and AGOP experiments: the issue's acceptance figures, read from their files."""
+
+import numpy as np
+import pytest
+
+from simulations.cli import main
+from simulations.results import config_of, load
+
+
+@pytest.fixture(scope="module")
+def implicit_em(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("implicit-em")
+    assert main(["run", "implicit-em", "--seed", "1", "--out", str(folder / "iem.nc"),
+                 "--plot", str(folder / "iem.png"), "--quiet"]) == 0
+    assert (folder / "iem.png").stat().st_size > 0
+    return load(folder / "iem.nc")
+
+
+def test_identity_and_its_classical_companions(implicit_em):
+    ds = implicit_em
+    assert ds["components"].values.tolist() == list(range(2, 11))
+    assert np.all(ds["identity_error"].values < 1e-6)
+    assert float(ds["xu_jordan_error"]) < 1e-8
+    assert float(ds["sigmoid_control_deviation"]) > 0.1  # the negative control fails the identity
+
+
+def test_gradient_training_reaches_em_and_em_escapes_first(implicit_em):
+    ds = implicit_em
+    assert float(ds["final_relative_gap"]) < 0.01
+    assert ds["em_log_likelihood"].attrs["units"] == "nats"
+    escape = ds["gradient_escape_iterations"]
+    assert float(ds["em_escape_iterations"]) < escape.sel(learning_rate=0.1)
+    assert float(ds["em_escape_iterations"]) < escape.sel(learning_rate=1.0)
+    assert config_of(ds)["experiment"] == "implicit-em"
+
+
+def test_agop_experiment_with_a_trained_circuit(tmp_path):
+    rate_file = tmp_path / "gsm.nc"
+    assert main(["run", "gsm", "--seed", "1", "--steps", "50", "--samples", "20", "--test-stimuli", "3",
+                 "--out", str(rate_file), "--quiet"]) == 0
+    out = tmp_path / "agop.nc"
+    assert main(["run", "agop", "--seed", "2", "--from", str(rate_file), "--out", str(out), "--quiet"]) == 0
+    ds = load(out)
+    np.testing.assert_allclose(ds["linear_best_exponent"].values, [0.5, 0.35], atol=1e-9)  # grid nearest to 1/3
+    assert np.all(ds["linear_correlation"].max("exponent").values > 0.99)
+    init = ds["relu_correlation_init"].sel(relu_exponent=0.5)
+    trained = ds["relu_correlation_trained"].sel(relu_exponent=0.5)
+    assert 1 - trained < 0.5 * (1 - init)
+    assert float(ds["relu_top_direction_cosine"]) > 0.9 and float(ds["rfm_top_direction_cosine"]) > 0.9
+    assert ds["rfm_test_error"].values[-1] < ds["rfm_test_error"].values[0]
+    assert ds["variability_agop"].dims == ("circuit_input", "circuit_input_")
+    assert 0 <= float(ds["variability_top_in_span_A"]) <= 1 + 1e-12
