@@ -250,17 +250,19 @@ def _circuit_variability_agop(rate_results):
     x = rate_results["x"].values
     matrix = agop(lambda v: circuit.output_noise_std(params, v[None, :])[0], x)
     values, vectors = np.linalg.eigh(matrix)
-    top = vectors[:, -1]
-    basis = np.linalg.qr(rate_results["A"].values)[0]
-    inside = float(np.sum((basis.T @ top) ** 2))
     data_vars = {
         "variability_agop": variable(("circuit_input", "circuit_input_"), matrix, "1",
                                      "AGOP of the circuit's noise sds over test inputs"),
         "variability_agop_eigenvalues": variable("circuit_input", values[::-1], "1", "its eigenvalues, largest first"),
-        "variability_top_direction": variable("circuit_input", top, "1",
-                                              "input direction the variability depends on most"),
-        "variability_top_in_span_A": _scalar(inside, "1", "squared norm of that direction inside span(A)"),
     }
+    # An ungated circuit's noise does not depend on x at all: its AGOP is zero and has no top direction.
+    if values[-1] > 1e-12 * max(1.0, float(np.abs(matrix).max())):
+        top = vectors[:, -1]
+        basis = np.linalg.qr(rate_results["A"].values)[0]
+        data_vars["variability_top_direction"] = variable("circuit_input", top, "1",
+                                                          "input direction the variability depends on most")
+        data_vars["variability_top_in_span_A"] = _scalar(np.sum((basis.T @ top) ** 2), "1",
+                                                         "squared norm of that direction inside span(A)")
     coords = {"circuit_input": variable("circuit_input", np.arange(x.shape[1]), "1", "circuit input dimension"),
               "circuit_input_": variable("circuit_input_", np.arange(x.shape[1]), "1", "second input axis")}
     return data_vars, coords, config

@@ -50,3 +50,14 @@ def test_agop_experiment_with_a_trained_circuit(tmp_path):
     assert ds["rfm_test_error"].values[-1] < ds["rfm_test_error"].values[0]
     assert ds["variability_agop"].dims == ("circuit_input", "circuit_input_")
     assert 0 <= float(ds["variability_top_in_span_A"]) <= 1 + 1e-12
+
+
+def test_an_ungated_circuit_has_input_independent_variability(tmp_path):
+    from simulations.learning_experiments import _circuit_variability_agop
+
+    rate_file = tmp_path / "lg.nc"
+    assert main(["run", "linear-gaussian", "--seed", "1", "--steps", "20", "--samples", "5", "--test-stimuli", "4",
+                 "--out", str(rate_file), "--quiet"]) == 0
+    data_vars, _, _ = _circuit_variability_agop(rate_file)
+    np.testing.assert_array_equal(data_vars["variability_agop"].values, 0.0)
+    assert "variability_top_direction" not in data_vars
