@@ -16,6 +16,13 @@ def new_axes(width: float = 4.5, height: float = 3.5):
     return figure, figure.subplots()
 
 
+def _label(ax, xlabel: str, ylabel: str):
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
 def plot_kl_vs_time(ds, ax=None):
     """Log-log KL(sampled || exact) against simulated time for the spiking sampler, with the
     Gibbs reference at matched sample count and the plug-in bias floor (a ``boltzmann`` run)."""
@@ -26,10 +33,7 @@ def plot_kl_vs_time(ds, ax=None):
     ax.loglog(time, ds["kl_sampled"].values, "o-", ms=3, label=f"spiking sampler {neuron}".strip())
     ax.loglog(time, ds["kl_gibbs"].values, "s-", ms=3, alpha=0.7, label="Gibbs, same sample count")
     ax.loglog(time, ds["kl_floor"].values, "k--", label="bias floor $(2^K-1)/2N_{eff}$")
-    ax.set_xlabel("simulated time (s)")
-    ax.set_ylabel("KL(sampled || exact) (nats)")
-    ax.legend(frameon=False, fontsize="small")
-    return ax
+    return _label(ax, "simulated time (s)", "KL(sampled || exact) (nats)")
 
 
 def plot_implicit_em(ds, ax=None):
@@ -41,10 +45,7 @@ def plot_implicit_em(ds, ax=None):
     ax.semilogx(em["em_iteration"].values + 1, em.values, "o-", ms=3, label="EM")
     ax.semilogx(gradient["gradient_iteration"].values + 1, gradient.values, "-", label="gradient ascent (Adam)")
     ax.axhline(float(em.values[-1]), color="k", ls=":", lw=1)
-    ax.set_xlabel("iteration + 1")
-    ax.set_ylabel("mean log-likelihood (nats)")
-    ax.legend(frameon=False, fontsize="small")
-    return ax
+    return _label(ax, "iteration + 1", "mean log-likelihood (nats)")
 
 
 def plot_agop(ds, ax=None):
@@ -55,10 +56,7 @@ def plot_agop(ds, ax=None):
         curve = ds["linear_correlation"].sel(depth=depth)
         line, = ax.plot(ds["exponent"].values, curve.values, label=f"depth {depth}")
         ax.axvline(1 / depth, color=line.get_color(), ls=":", lw=1)
-    ax.set_xlabel("exponent alpha")
-    ax.set_ylabel("corr(W^T W, AGOP^alpha)")
-    ax.legend(frameon=False, fontsize="small")
-    return ax
+    return _label(ax, "exponent alpha", "corr(W^T W, AGOP^alpha)")
 
 
 #: The plot each experiment's ``--plot`` option draws.
