@@ -23,7 +23,7 @@ from circuits.learning import Objective, TrainingConfig, train
 from circuits.recurrent import RecurrentCircuit
 from circuits.reliability import make_cost
 from simulations.learning_experiments import run_agop, run_implicit_em
-from simulations.results import new_dataset, variable
+from simulations.results import new_dataset, scalar, variable
 from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
 
 __all__ = ["ARCHITECTURES", "CircuitOptions", "run_linear_gaussian", "run_gsm", "EXPERIMENTS"]
@@ -104,10 +104,6 @@ def _sample_responses(circuit, params, x, key, options: CircuitOptions) -> dict:
     return circuit.sample(params, x, key, options.samples)
 
 
-def _scalar(value, units="1", description=""):
-    return variable((), float(value), units, description)
-
-
 def _parameter_variables(params: dict) -> dict:
     """Trained parameters as variables ``param_<name>`` (dims ``param_<name>_<axis>``)."""
     out = {}
@@ -164,7 +160,7 @@ def _common_variables(model, x, z, posterior_mean, circuit_vars, metrics, histor
         "z": variable(("stimulus", "latent"), z, "1", "true latents of the test inputs"),
         "posterior_mean": variable(("stimulus", "latent"), posterior_mean, "1", "exact posterior mean"),
         **circuit_vars,
-        **{name: _scalar(value, _METRIC_UNITS.get(name, "1"), _METRIC_DESCRIPTIONS[name])
+        **{name: scalar(value, _METRIC_UNITS.get(name, "1"), _METRIC_DESCRIPTIONS[name])
            for name, value in metrics.items()},
         **_history_variables(history),
         **_parameter_variables(params),
@@ -275,12 +271,12 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     contrast_trend = {}
     if levels.size >= 2:  # trends across contrast need two levels at least
         contrast_trend = {
-            "variance_contrast_correlation": _scalar(np.corrcoef(response_by_level, exact_by_level)[0, 1], "1",
+            "variance_contrast_correlation": scalar(np.corrcoef(response_by_level, exact_by_level)[0, 1], "1",
                                                      "correlation over contrast levels of response and posterior "
                                                      "variance"),
-            "response_variance_slope": _scalar(np.polyfit(np.log(levels), response_by_level, 1)[0], "1",
+            "response_variance_slope": scalar(np.polyfit(np.log(levels), response_by_level, 1)[0], "1",
                                                "slope of response variance vs log contrast"),
-            "posterior_variance_slope": _scalar(np.polyfit(np.log(levels), exact_by_level, 1)[0], "1",
+            "posterior_variance_slope": scalar(np.polyfit(np.log(levels), exact_by_level, 1)[0], "1",
                                                 "slope of posterior variance vs log contrast"),
         }
 

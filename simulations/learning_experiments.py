@@ -33,13 +33,9 @@ from analysis.implicit_em import (
     responsibility_gradient,
 )
 from circuits._validation import count
-from simulations.results import new_dataset, variable
+from simulations.results import new_dataset, scalar, variable
 
 __all__ = ["run_implicit_em", "run_agop", "three_component_mixture"]
-
-
-def _scalar(value, units: str, description: str) -> xr.Variable:
-    return variable((), float(value), units, description)
 
 
 def three_component_mixture() -> GaussianMixture:
@@ -115,20 +111,20 @@ def run_implicit_em(seed: int, n_samples: int = 1500, gradient_iterations: int =
 
     data_vars = {
         "identity_error": variable("components", identity_error, "1", "max |dL/dd + r| (float64)"),
-        "xu_jordan_error": _scalar(xu_jordan_error, "1", "max |EM means - (means + Sigma_j/N_j dL/dmu_j)|"),
-        "sigmoid_control_deviation": _scalar(sigmoid_deviation, "1",
+        "xu_jordan_error": scalar(xu_jordan_error, "1", "max |EM means - (means + Sigma_j/N_j dL/dmu_j)|"),
+        "sigmoid_control_deviation": scalar(sigmoid_deviation, "1",
                                              "independent sigmoids: max |dL/dd + softmax(-d)| (no identity)"),
         "em_log_likelihood": variable("em_iteration", em.log_likelihood, "nats", "mean log-likelihood, EM"),
         "gradient_log_likelihood": variable("gradient_iteration", gradient.log_likelihood, "nats",
                                             "mean log-likelihood, Adam gradient ascent"),
-        "em_iterations": _scalar(em.iterations, "1", "EM iterations to convergence (1e-8 nats)"),
-        "em_seconds": _scalar(em.seconds, "s", "EM wall time"),
-        "gradient_seconds": _scalar(gradient.seconds, "s", "gradient ascent wall time (incl. compilation)"),
-        "gradient_iterations_to_1pct": _scalar(gradient_to_1pct, "1",
+        "em_iterations": scalar(em.iterations, "1", "EM iterations to convergence (1e-8 nats)"),
+        "em_seconds": scalar(em.seconds, "s", "EM wall time"),
+        "gradient_seconds": scalar(gradient.seconds, "s", "gradient ascent wall time (incl. compilation)"),
+        "gradient_iterations_to_1pct": scalar(gradient_to_1pct, "1",
                                                "gradient iterations until within 1% of EM's log-likelihood"),
-        "final_relative_gap": _scalar(abs(gradient.log_likelihood[-1] - target) / abs(target), "1",
+        "final_relative_gap": scalar(abs(gradient.log_likelihood[-1] - target) / abs(target), "1",
                                       "|gradient - EM| / |EM| final log-likelihood"),
-        "em_escape_iterations": _scalar(em_escape, "1", "EM iterations until two coincident components part"),
+        "em_escape_iterations": scalar(em_escape, "1", "EM iterations until two coincident components part"),
         "gradient_escape_iterations": variable("learning_rate", gradient_escape, "1",
                                                "plain gradient-ascent iterations until the components part"),
         "data": variable(("sample", "dim"), data, "1", "draws of the 3-component mixture"),
@@ -204,10 +200,10 @@ def run_agop(seed: int, rate_results=None, dim: int = 8, progress: bool = True) 
                                           "corr(W^T W, AGOP^alpha) at initialisation"),
         "relu_correlation_trained": variable("relu_exponent", [after[a] for a in relu_exponents], "1",
                                              "corr(W^T W, AGOP^alpha) after training"),
-        "relu_top_direction_cosine": _scalar(relu_cosine, "1", "|cos| of the top AGOP eigenvector with u"),
+        "relu_top_direction_cosine": scalar(relu_cosine, "1", "|cos| of the top AGOP eigenvector with u"),
         "relu_loss": variable("relu_step", losses, "1", "training loss (mean squared error / 2)"),
         "rfm_test_error": variable("rfm_iteration", machine.test_error, "1", "RFM test mean squared error"),
-        "rfm_top_direction_cosine": _scalar(rfm_cosine, "1", "|cos| of the RFM's top feature direction with u"),
+        "rfm_top_direction_cosine": scalar(rfm_cosine, "1", "|cos| of the RFM's top feature direction with u"),
         "target_direction": variable("obs", direction, "1", "u: the direction the ReLU/RFM target depends on"),
     }
     coords = {
@@ -261,7 +257,7 @@ def _circuit_variability_agop(rate_results):
         basis = np.linalg.qr(rate_results["A"].values)[0]
         data_vars["variability_top_direction"] = variable("circuit_input", top, "1",
                                                           "input direction the variability depends on most")
-        data_vars["variability_top_in_span_A"] = _scalar(np.sum((basis.T @ top) ** 2), "1",
+        data_vars["variability_top_in_span_A"] = scalar(np.sum((basis.T @ top) ** 2), "1",
                                                          "squared norm of that direction inside span(A)")
     coords = {"circuit_input": variable("circuit_input", np.arange(x.shape[1]), "1", "circuit input dimension"),
               "circuit_input_": variable("circuit_input_", np.arange(x.shape[1]), "1", "second input axis")}

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["variable", "new_dataset", "check_units", "save", "load", "config_of", "package_version"]
+__all__ = ["variable", "scalar", "new_dataset", "check_units", "save", "load", "config_of", "package_version"]
 
 
 def package_version() -> str:
@@ -38,6 +38,11 @@ def variable(dims, values, units: str, description: str = "") -> xr.Variable:
     if description:
         attrs["description"] = description
     return xr.Variable(dims, np.asarray(values), attrs=attrs)
+
+
+def scalar(value, units: str = "1", description: str = "") -> xr.Variable:
+    """A 0-d float variable (a metric) with units."""
+    return variable((), float(value), units, description)
 
 
 def _jsonable(value):

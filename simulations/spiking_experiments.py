@@ -24,7 +24,7 @@ from circuits.spiking import (
     calibrate_lif,
     simulate_sampler,
 )
-from simulations.results import new_dataset, variable
+from simulations.results import new_dataset, scalar, variable
 
 __all__ = ["random_boltzmann_machine", "default_clamp", "run_boltzmann", "run_spiking_circuit"]
 
@@ -62,10 +62,6 @@ def _autocorrelation_time(states: np.ndarray) -> float:
     indices = state_index(states)  # (chain, draw)
     ess = state_indicator_ess(indices, 1 << states.shape[-1])
     return float(np.nanmedian(indices.size / ess))
-
-
-def _scalar(value, units: str, description: str) -> xr.Variable:
-    return variable((), float(value), units, description)
 
 
 def run_boltzmann(seed: int, n_units: int = 5, duration: float = 100.0, neuron: str = "abstract",
@@ -154,13 +150,13 @@ def run_boltzmann(seed: int, n_units: int = 5, duration: float = 100.0, neuron: 
         "kl_floor": variable("checkpoint", kl_floor, "nats",
                              "plug-in bias floor (2^K - 1) / (2 N_eff) of the spiking sampler"),
         "n_draws": variable("checkpoint", checkpoints, "1", "draws per chain used at each checkpoint"),
-        "kl_final": _scalar(kl_sampled[-1], "nats", "KL(sampled || exact) over the whole run"),
-        "kl_floor_final": _scalar(kl_floor[-1], "nats", "bias floor over the whole run"),
-        "kl_gibbs_final": _scalar(kl_gibbs[-1], "nats", "Gibbs reference KL over the whole run"),
-        "kl_slope": _scalar(kl_slope, "1", "slope of log KL vs log simulated time over the last two decades (1/T: -1)"),
-        "autocorrelation_time": _scalar(tau_int, "1", "integrated autocorrelation time, in readouts (tau)"),
-        "simulation_wall_time": _scalar(simulation_wall, "s", "wall time of the free spiking run"),
-        "simulated_seconds_per_second": _scalar(n_trials * duration / simulation_wall, "1",
+        "kl_final": scalar(kl_sampled[-1], "nats", "KL(sampled || exact) over the whole run"),
+        "kl_floor_final": scalar(kl_floor[-1], "nats", "bias floor over the whole run"),
+        "kl_gibbs_final": scalar(kl_gibbs[-1], "nats", "Gibbs reference KL over the whole run"),
+        "kl_slope": scalar(kl_slope, "1", "slope of log KL vs log simulated time over the last two decades (1/T: -1)"),
+        "autocorrelation_time": scalar(tau_int, "1", "integrated autocorrelation time, in readouts (tau)"),
+        "simulation_wall_time": scalar(simulation_wall, "s", "wall time of the free spiking run"),
+        "simulated_seconds_per_second": scalar(n_trials * duration / simulation_wall, "1",
                                                 "network seconds simulated per wall second (all trials)"),
     }
     coords = {
@@ -181,9 +177,9 @@ def run_boltzmann(seed: int, n_units: int = 5, duration: float = 100.0, neuron: 
         coords["drive"] = variable("drive", calibration.mean_input, "1", "LIF calibration drive (threshold units)")
         data_vars.update({
             "lif_on_fraction": variable("drive", calibration.on_fraction, "1", "measured p(z = 1 | drive)"),
-            "lif_offset": _scalar(calibration.offset, "1", "logistic fit offset (threshold units)"),
-            "lif_scale": _scalar(calibration.scale, "1", "logistic fit scale (threshold units)"),
-            "lif_fit_error": _scalar(calibration.max_abs_error, "1", "largest |fit - measured| on-fraction"),
+            "lif_offset": scalar(calibration.offset, "1", "logistic fit offset (threshold units)"),
+            "lif_scale": scalar(calibration.scale, "1", "logistic fit scale (threshold units)"),
+            "lif_fit_error": scalar(calibration.max_abs_error, "1", "largest |fit - measured| on-fraction"),
         })
     config = {"experiment": "boltzmann", "seed": seed, "n_units": n_units, "duration": duration, "neuron": neuron,
               "n_trials": n_trials, "clamp": {str(k): int(v) for k, v in clamp.items()},
@@ -219,9 +215,9 @@ def _clamped_run(sampler, machine: BoltzmannMachine, clamp: dict, duration: floa
         "free_unit": variable("free", free, "1", "units sampled given the clamped ones"),
         "p_conditional_exact": variable("free_state", p_conditional, "1", "exact p(free units | clamped)"),
         "p_conditional_sampled": variable("free_state", p_sampled, "1", "state histogram of the free units"),
-        "kl_conditional": _scalar(discrete_kl(p_sampled, p_conditional), "nats",
+        "kl_conditional": scalar(discrete_kl(p_sampled, p_conditional), "nats",
                                   "KL(sampled conditional || exact conditional)"),
-        "kl_conditional_floor": _scalar(floor, "nats", "bias floor of the clamped run"),
+        "kl_conditional_floor": scalar(floor, "nats", "bias floor of the clamped run"),
     }
 
 
@@ -310,18 +306,18 @@ def run_spiking_circuit(rate_results, seed: int, n_trials: int = 500, window: fl
         "n_sites": variable("latent", code.n_sites, "1", "release sites per connection"),
         "release_probability": variable("latent", code.release_probability, "1", "release probability per site"),
         "predicted_variance": variable("latent", code.decoded_variance(), "1", "exact decoded variance"),
-        "baseline_rate": _scalar(code.baseline_rate, "Hz", "nu0: rate of ON and OFF neurons at mu = 0"),
-        "gain": _scalar(code.gain, "Hz", "g: rate change per response unit"),
-        "fano_factor": _scalar(code.fano_factor, "1", "spike-count Fano factor the synapses were designed for"),
+        "baseline_rate": scalar(code.baseline_rate, "Hz", "nu0: rate of ON and OFF neurons at mu = 0"),
+        "gain": scalar(code.gain, "Hz", "g: rate change per response unit"),
+        "fano_factor": scalar(code.fano_factor, "1", "spike-count Fano factor the synapses were designed for"),
         "mean_error_posterior_sd": variable(latent_dims, mean_error, "1", "|decoded mean - posterior mean| / sd"),
         "variance_ratio_to_rate": variable(latent_dims, variance_to_rate, "1",
                                            "decoded variance / the rate circuit's variance"),
-        "max_mean_error_sd": _scalar(mean_error.max(), "1", "largest |decoded mean - posterior mean| in posterior sd"),
-        "rate_max_mean_error_sd": _scalar(rate_mean_error.max(), "1", "the same for the rate circuit's mean"),
-        "mean_variance_ratio_to_rate": _scalar(variance_to_rate.mean(), "1", "mean decoded / rate-circuit variance"),
-        "max_variance_deviation_to_rate": _scalar(np.abs(variance_to_rate - 1).max(), "1",
+        "max_mean_error_sd": scalar(mean_error.max(), "1", "largest |decoded mean - posterior mean| in posterior sd"),
+        "rate_max_mean_error_sd": scalar(rate_mean_error.max(), "1", "the same for the rate circuit's mean"),
+        "mean_variance_ratio_to_rate": scalar(variance_to_rate.mean(), "1", "mean decoded / rate-circuit variance"),
+        "max_variance_deviation_to_rate": scalar(np.abs(variance_to_rate - 1).max(), "1",
                                                   "largest |decoded / rate-circuit variance - 1|"),
-        **{name: _scalar(value, "nats" if name == "kl_moment_matched" else "1", f"{name} of the decoded counts")
+        **{name: scalar(value, "nats" if name == "kl_moment_matched" else "1", f"{name} of the decoded counts")
            for name, value in metrics.items()},
     }
     coords = {
