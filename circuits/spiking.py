@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from circuits._validation import count, positive
+from circuits._validation import count, positive, steps
 from circuits.brian_tools import (
     brian_session,
     check_target,
@@ -53,14 +53,6 @@ __all__ = ["NEURON_MODELS", "LIFParameters", "LIFCalibration", "SpikingBoltzmann
            "calibrate_lif", "simulate_sampler"]
 
 NEURON_MODELS = ("abstract", "lif")
-
-
-def _steps(name: str, duration: float, dt: float) -> int:
-    """duration / dt as an integer number of steps; refuses durations that are not multiples of dt."""
-    steps = duration / dt
-    if abs(steps - round(steps)) > 1e-6 * max(1.0, steps) or round(steps) < 1:
-        raise ValueError(f"{name} must be a positive multiple of dt = {dt} s, got {duration} s")
-    return int(round(steps))
 
 
 @dataclass(frozen=True)
@@ -152,7 +144,7 @@ class SpikingBoltzmannSampler:
                 raise ValueError("the lif neuron needs lif parameters and a calibration (see calibrate_lif)")
             object.__setattr__(self, "dt", self.lif.dt)
         object.__setattr__(self, "dt", positive("dt", self.dt))
-        _steps("tau", self.tau, self.dt)
+        steps("tau", self.tau, self.dt)
 
     @property
     def n_units(self) -> int:
@@ -160,7 +152,7 @@ class SpikingBoltzmannSampler:
 
     @property
     def tau_steps(self) -> int:
-        return _steps("tau", self.tau, self.dt)
+        return steps("tau", self.tau, self.dt)
 
 
 def _clamp_arrays(clamped, n_units: int) -> tuple[np.ndarray, np.ndarray]:
@@ -262,8 +254,8 @@ def simulate_sampler(sampler: SpikingBoltzmannSampler, duration: float, seed: in
     n_trials = count("n_trials", n_trials, 1)
     duration = positive("duration", duration)
     sample_interval = sampler.tau if sample_interval is None else positive("sample_interval", sample_interval)
-    _steps("sample_interval", sample_interval, sampler.dt)
-    n_samples = _steps("duration", duration, sample_interval)
+    steps("sample_interval", sample_interval, sampler.dt)
+    n_samples = steps("duration", duration, sample_interval)
     K = sampler.n_units
     clamp_on, clamp_off = _clamp_arrays(clamped, K)
 

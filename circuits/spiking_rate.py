@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from circuits._validation import count, positive
+from circuits._validation import count, positive, steps
 from circuits.brian_tools import brian_session, check_target, progress_reporter
 
 RATE_NEURON_MODELS = ("poisson", "lif")
@@ -192,7 +192,7 @@ def calibrate_lif_rates(neuron: LIFRateNeuron, seed: int, window: float = 1.0, d
     if drives.ndim != 1 or drives.size < 2 or np.any(np.diff(drives) <= 0):
         raise ValueError("drives must be an increasing sequence of at least two values")
     n_replicates, n_windows = count("n_replicates", n_replicates, 2), count("n_windows", n_windows, 1)
-    steps = _steps_per_window(positive("window", window), neuron.dt)
+    steps_per_window = steps("window", positive("window", window), neuron.dt)
     with brian_session(target, seed, name="lif_rate_calibration") as brian2:
         group = brian2.NeuronGroup(drives.size * n_replicates, neuron.equations() + "\ndrive : 1 (constant)",
                                    threshold="v > 1", reset="v = 0", refractory=neuron.refractory * brian2.second,
@@ -204,18 +204,11 @@ def calibrate_lif_rates(neuron: LIFRateNeuron, seed: int, window: float = 1.0, d
         step_of_spike = np.round(np.asarray(spikes.t / brian2.second) / neuron.dt).astype(np.int64)
         neuron_of_spike = np.asarray(spikes.i, dtype=np.int64)
     counts = np.zeros((drives.size * n_replicates, n_windows))
-    np.add.at(counts, (neuron_of_spike, np.minimum(step_of_spike // steps, n_windows - 1)), 1)
+    np.add.at(counts, (neuron_of_spike, np.minimum(step_of_spike // steps_per_window, n_windows - 1)), 1)
     counts = counts.reshape(drives.size, -1)
     mean = counts.mean(1)
     fano = np.divide(counts.var(1, ddof=1), mean, out=np.ones_like(mean), where=mean > 0)
     return LIFRateCalibration(neuron, drives, mean / window, fano, window)
-
-
-def _steps_per_window(window: float, dt: float) -> int:
-    steps = window / dt
-    if abs(steps - round(steps)) > 1e-6 * steps:
-        raise ValueError(f"the window ({window} s) must be a multiple of dt = {dt} s")
-    return int(round(steps))
 
 
 def simulate_spiking_circuit(code: SynapticCode, n_trials: int, seed: int, dt: float = 0.0001,
@@ -235,7 +228,7 @@ def simulate_spiking_circuit(code: SynapticCode, n_trials: int, seed: int, dt: f
     check_target(target)
     n_trials = count("n_trials", n_trials, 1)
     dt = positive("dt", dt) if calibration is None else calibration.neuron.dt
-    steps_per_window = _steps_per_window(code.window, dt)
+    steps_per_window = steps("window", code.window, dt)
     n_stimuli, K = code.response_mean.shape
     # Fibre index: ((trial * K) + k) * 2 + polarity (0 = ON, 1 = OFF); readout index trial * K + k.
     rates = np.stack([code.on_rates, code.off_rates], axis=-1)  # (S, K, 2)

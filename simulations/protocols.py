@@ -18,19 +18,9 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from circuits._validation import count, positive
+from circuits._validation import count, positive, steps
 
 __all__ = ["stimulus_onset", "contrast_series", "repeated_presentations", "spontaneous", "PROTOCOLS"]
-
-
-def _n_steps(name: str, duration: float, dt: float, minimum: int = 1) -> int:
-    duration = float(duration)
-    if not np.isfinite(duration) or duration < 0:
-        raise ValueError(f"{name} must be a finite duration >= 0 seconds, got {duration}")
-    steps = duration / dt
-    if abs(steps - round(steps)) > 1e-6 * max(steps, 1.0) or round(steps) < minimum:
-        raise ValueError(f"{name} ({duration} s) must be a multiple of dt = {dt} s (at least {minimum} steps)")
-    return int(round(steps))
 
 
 def _images(name: str, images, ndim: int) -> np.ndarray:
@@ -57,7 +47,7 @@ def stimulus_onset(stimuli, blank: float = 0.2, duration: float = 0.5, dt: float
     """
     dt = positive("dt", dt)
     stimuli = _images("stimuli", stimuli, 2)
-    n_blank, n_on = _n_steps("blank", blank, dt, 0), _n_steps("duration", duration, dt)
+    n_blank, n_on = steps("blank", blank, dt, 0), steps("duration", duration, dt)
     time = (np.arange(n_blank + n_on) - n_blank) * dt
     evoked = time >= -0.5 * dt
     values = np.where(evoked[None, :, None], stimuli[:, None, :], 0.0)
@@ -76,7 +66,7 @@ def contrast_series(image, contrasts, duration: float = 0.5, dt: float = 0.001) 
     contrasts = _images("contrasts", contrasts, 1)
     if np.any(contrasts < 0):
         raise ValueError("contrasts must be >= 0")
-    n_steps = _n_steps("duration", duration, dt)
+    n_steps = steps("duration", duration, dt)
     values = np.broadcast_to(contrasts[:, None, None] * image[None, None, :], (contrasts.size, n_steps, image.size))
     return _dataset(np.array(values), {"contrast": (contrasts, "1")}, np.arange(n_steps) * dt, "contrast_series", dt)
 
@@ -87,7 +77,7 @@ def repeated_presentations(stimulus, n_repeats: int, duration: float = 0.5, dt: 
     dt = positive("dt", dt)
     stimulus = _images("stimulus", stimulus, 1)
     n_repeats = count("n_repeats", n_repeats, 1)
-    n_steps = _n_steps("duration", duration, dt)
+    n_steps = steps("duration", duration, dt)
     values = np.broadcast_to(stimulus, (n_repeats, n_steps, stimulus.size))
     return _dataset(np.array(values), {"repeat": (np.arange(n_repeats), "1")}, np.arange(n_steps) * dt,
                     "repeated_presentations", dt)
@@ -99,7 +89,7 @@ def spontaneous(n_obs: int, n_trials: int = 1, duration: float = 1.0, dt: float 
     Returns ``input`` (trial, time, obs), all zeros."""
     dt = positive("dt", dt)
     n_obs, n_trials = count("n_obs", n_obs, 1), count("n_trials", n_trials, 1)
-    n_steps = _n_steps("duration", duration, dt)
+    n_steps = steps("duration", duration, dt)
     return _dataset(np.zeros((n_trials, n_steps, n_obs)), {"trial": (np.arange(n_trials), "1")},
                     np.arange(n_steps) * dt, "spontaneous", dt)
 
