@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+import xarray as xr
 from scipy import stats
 
 from analysis.compare import compare_to_gaussian, mean_field_kl_floor
@@ -23,10 +24,10 @@ from circuits.learning import Objective, TrainingConfig, train
 from circuits.recurrent import RecurrentCircuit
 from circuits.reliability import make_cost
 from simulations.learning_experiments import run_agop, run_implicit_em
-from simulations.results import new_dataset, scalar, variable
+from simulations.results import config_of, new_dataset, scalar, variable
 from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
 
-__all__ = ["ARCHITECTURES", "CircuitOptions", "run_linear_gaussian", "run_gsm", "EXPERIMENTS"]
+__all__ = ["ARCHITECTURES", "CircuitOptions", "run_linear_gaussian", "run_gsm", "trained_circuit", "EXPERIMENTS"]
 
 ARCHITECTURES = ("single-layer", "multi-layer", "recurrent")
 
@@ -112,6 +113,20 @@ def _parameter_variables(params: dict) -> dict:
         dims = tuple(f"param_{name}_{axis}" for axis in range(value.ndim))
         out[f"param_{name}"] = variable(dims, value, "1", f"trained circuit parameter {name}")
     return out
+
+
+def trained_circuit(rate_results: xr.Dataset):
+    """The circuit of a rate-circuit results file, rebuilt from its configuration, and its trained
+    parameters (the inverse of ``_parameter_variables``): (circuit, params, config)."""
+    config = config_of(rate_results)
+    if config.get("experiment") not in ("linear-gaussian", "gsm"):
+        raise ValueError(f"expected a linear-gaussian or gsm results file, got {config.get('experiment')!r}")
+    fields = {name: config[name] for name in CircuitOptions.__dataclass_fields__ if name in config}
+    circuit = CircuitOptions(**fields).build_circuit(config["n_input"], config["n_latent"],
+                                                     noise_gating=config["experiment"] == "gsm")
+    params = {name[len("param_"):]: np.asarray(rate_results[name].values)
+              for name in rate_results.data_vars if name.startswith("param_")}
+    return circuit, params, config
 
 
 def _circuit_outputs(circuit, params, x, responses: dict, posterior_mean, posterior_cov, z_true) -> dict:

@@ -228,21 +228,14 @@ def run_agop(seed: int, rate_results=None, dim: int = 8, progress: bool = True) 
 
 def _circuit_variability_agop(rate_results):
     """AGOP of a trained feed-forward circuit's noise sds sigma(x) over its test inputs."""
-    import jax.numpy as jnp
-
-    from simulations.experiments import CircuitOptions
+    from simulations.experiments import trained_circuit
     from simulations.results import config_of, load
 
     if not isinstance(rate_results, xr.Dataset):
         rate_results = load(rate_results)
-    config = config_of(rate_results)
-    if config.get("architecture") == "recurrent":
+    if config_of(rate_results).get("architecture") == "recurrent":
         raise ValueError("the circuit AGOP needs a feed-forward circuit (its noise sd is a function of x)")
-    fields = {name: config[name] for name in CircuitOptions.__dataclass_fields__ if name in config}
-    circuit = CircuitOptions(**fields).build_circuit(config["n_input"], config["n_latent"],
-                                                     noise_gating=config.get("experiment") == "gsm")
-    params = {name[len("param_"):]: jnp.asarray(rate_results[name].values)
-              for name in rate_results.data_vars if name.startswith("param_")}
+    circuit, params, config = trained_circuit(rate_results)
     x = rate_results["x"].values
     matrix = agop(lambda v: circuit.output_noise_std(params, v[None, :])[0], x)
     values, vectors = np.linalg.eigh(matrix)

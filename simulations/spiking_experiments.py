@@ -223,7 +223,7 @@ def _clamped_run(sampler, machine: BoltzmannMachine, clamp: dict, duration: floa
 
 def _trained_single_layer(rate_results: xr.Dataset):
     """Rebuild the trained single-layer circuit of a rate-circuit results file: (circuit, params)."""
-    from simulations.experiments import CircuitOptions
+    from simulations.experiments import trained_circuit
     from simulations.results import config_of
 
     config = config_of(rate_results)
@@ -233,10 +233,7 @@ def _trained_single_layer(rate_results: xr.Dataset):
     if config.get("architecture") != "single-layer":
         raise ValueError("the spiking realisation needs a single-layer circuit (independent noise per neuron); "
                          f"the file holds a {config.get('architecture')!r} circuit")
-    fields = {name: config[name] for name in CircuitOptions.__dataclass_fields__ if name in config}
-    circuit = CircuitOptions(**fields).build_circuit(config["n_input"], config["n_latent"])
-    params = {name[len("param_"):]: np.asarray(rate_results[name].values)
-              for name in rate_results.data_vars if name.startswith("param_")}
+    circuit, params, _ = trained_circuit(rate_results)
     return circuit, params
 
 
