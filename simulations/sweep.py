@@ -174,8 +174,7 @@ def run_point(argv: list[str]) -> float:
     from simulations.cli import build_parser, experiment_call
     from simulations.results import save
 
-    os.environ.setdefault("JAX_PLATFORMS", "cpu")
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)  # importing simulations.cli has already set JAX_PLATFORMS
     experiment, kwargs, _ = experiment_call(args)
     ds = experiment(**kwargs)
     wall = float(ds.attrs.pop("wall_time_s", math.nan))
