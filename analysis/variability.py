@@ -7,7 +7,7 @@ import numpy as np
 
 from analysis import _validation as check
 
-__all__ = ["effective_sample_size", "integrated_autocorrelation_time", "plugin_kl_floor", "state_indicator_ess"]
+__all__ = ["effective_sample_size", "plugin_kl_floor", "state_indicator_ess"]
 
 
 def effective_sample_size(samples, chain_axis: int | None = 0, draw_axis: int = 1) -> np.ndarray:
@@ -29,13 +29,6 @@ def effective_sample_size(samples, chain_axis: int | None = 0, draw_axis: int = 
     if not np.all(np.isfinite(samples)):
         raise ValueError("samples must be finite")
     return np.asarray(array_stats.ess(samples, chain_axis=chain_axis, draw_axis=draw_axis, method="mean"))
-
-
-def integrated_autocorrelation_time(samples, chain_axis: int | None = 0, draw_axis: int = 1) -> np.ndarray:
-    """tau_int = (number of draws) / ESS, in draws: 1 for independent draws."""
-    samples = np.asarray(samples, dtype=float)
-    n_draws = samples.shape[draw_axis] * (1 if chain_axis is None else samples.shape[chain_axis])
-    return n_draws / effective_sample_size(samples, chain_axis, draw_axis)
 
 
 def state_indicator_ess(state_indices, n_states: int) -> np.ndarray:
