@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-__all__ = ["new_axes", "plot_kl_vs_time", "plot_implicit_em", "plot_agop", "PLOTS"]
+__all__ = ["new_axes", "new_panels", "identity_scatter", "line_with_band", "plot_kl_vs_time", "plot_implicit_em",
+           "plot_agop", "PLOTS"]
 
 
 def new_axes(width: float = 4.5, height: float = 3.5):
@@ -16,11 +17,45 @@ def new_axes(width: float = 4.5, height: float = 3.5):
     return figure, figure.subplots()
 
 
+def new_panels(n_rows: int, n_cols: int, panel_width: float = 3.6, panel_height: float = 3.0):
+    """A (Figure, Axes array) grid of panels, not registered with pyplot; panels are lettered."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(panel_width * n_cols, panel_height * n_rows), layout="constrained")
+    axes = figure.subplots(n_rows, n_cols, squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.set_title(chr(ord("a") + index), loc="left", fontweight="bold")
+    return figure, axes
+
+
 def _label(ax, xlabel: str, ylabel: str):
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.legend(frameon=False, fontsize="small")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(frameon=False, fontsize="small")
     return ax
+
+
+def identity_scatter(ax, exact, measured, label: str = "", **style):
+    """Measured against exact values with the identity line: on it, the circuit is exact."""
+    import numpy as np
+
+    exact, measured = np.ravel(exact), np.ravel(measured)
+    style.setdefault("marker", "o")
+    ax.plot(exact, measured, ls="none", ms=4, alpha=0.8, label=label, **style)
+    low = min(exact.min(), measured.min(), 0.0)
+    high = max(exact.max(), measured.max())
+    ax.plot([low, high], [low, high], "k:", lw=1)
+    return ax
+
+
+def line_with_band(ax, x, y, se, label: str = "", **style):
+    """A line with a +-1 standard-error band."""
+    import numpy as np
+
+    line, = ax.plot(x, y, label=label, **style)
+    ax.fill_between(x, np.asarray(y) - se, np.asarray(y) + se, color=line.get_color(), alpha=0.25, lw=0)
+    return line
 
 
 def plot_kl_vs_time(ds, ax=None):
