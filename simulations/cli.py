@@ -4,7 +4,9 @@
     sampling-circuits run gsm --seed 1 --out gsm.nc
     sampling-circuits run boltzmann --units 5 --seed 1 --duration 100 --out bm.nc --plot bm.png
     sampling-circuits run spiking-circuit --from lg.nc --seed 1 --out spiking.nc
+    sampling-circuits run ssn --seed 1 --out ssn.nc
     sampling-circuits sweep sweep.toml
+    sampling-circuits figures onset contrast --out figures/
     sampling-circuits show lg.nc
     sampling-circuits info
 
@@ -35,7 +37,8 @@ _METRIC_ORDER = ("kl_moment_matched", "mean_field_floor", "mean_error_sd", "vari
                  "max_variance_deviation_to_rate", "xu_jordan_error", "sigmoid_control_deviation",
                  "em_iterations", "em_seconds", "gradient_seconds", "gradient_iterations_to_1pct",
                  "final_relative_gap", "em_escape_iterations", "relu_top_direction_cosine",
-                 "rfm_top_direction_cosine", "variability_top_in_span_A")
+                 "rfm_top_direction_cosine", "variability_top_in_span_A", "ssn_loss_mean", "ssn_loss_log_sd",
+                 "ssn_loss_covariance")
 
 
 def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
@@ -145,6 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
                       help="optional results file of a feed-forward run gsm / run linear-gaussian circuit")
     agop.add_argument("--plot", default=None, help="also write the correlation-vs-exponent plot here")
     agop.add_argument("--quiet", action="store_true", help="no progress bar")
+    ssn = experiments.add_parser("ssn", help="stochastic E/I circuit (SSN) trained to sample the GSM posterior")
+    ssn.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    ssn.add_argument("--out", required=True, help="output netCDF file")
+    ssn.add_argument("--objective", choices=("moments", "mean"), default="moments",
+                     help="match the posterior's mean, variance and covariance, or its mean only (control)")
+    ssn.add_argument("--steps", type=int, default=1200, help="training steps")
+    ssn.add_argument("--quiet", action="store_true", help="no progress bar")
+    figures = commands.add_parser("figures", help="build figures: an image per format and the netCDF behind it")
+    figures.add_argument("names", nargs="*", metavar="NAME", help="figures to build (default: all); "
+                         "see 'sampling-circuits figures --list'")
+    figures.add_argument("--list", action="store_true", help="list the figures and exit")
+    figures.add_argument("--out", default="figures", help="output folder (default: figures)")
+    figures.add_argument("--seed", type=int, default=1, help="seed of everything random")
+    figures.add_argument("--quick", action="store_true", help="small sizes, for CI (not the published figure)")
+    figures.add_argument("--formats", default="png,pdf", help="comma-separated image formats (png, pdf)")
+    figures.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep = commands.add_parser("sweep", help="run a grid of experiments on dask.distributed (resumable)")
     sweep.add_argument("config", help="sweep TOML file (experiment, out, [fixed], [grid])")
     sweep.add_argument("--scheduler", default=None, help="address of a dask scheduler (default: a LocalCluster)")
@@ -177,6 +196,8 @@ def _experiment_kwargs(args) -> dict:
 def metrics_table(ds) -> str:
     """A two-column text table of the scalar metrics in a results Dataset."""
     rows = [(name, float(ds[name]), ds[name].attrs.get("units", "")) for name in _METRIC_ORDER if name in ds]
+    if not rows:
+        return "(no scalar metrics)"
     width = max(len(name) for name, _, _ in rows)
     lines = [f"{'metric':<{width}}  {'value':>10}  units", "-" * (width + 19)]
     lines += [f"{name:<{width}}  {value:>10.4g}  {units}" for name, value, units in rows]
@@ -200,6 +221,9 @@ def experiment_call(args):
         kwargs, label = dict(seed=args.seed, progress=not args.quiet), "mixture"
     elif args.experiment == "agop":
         kwargs, label = dict(seed=args.seed, rate_results=args.rate_results, progress=not args.quiet), "networks"
+    elif args.experiment == "ssn":
+        kwargs = dict(seed=args.seed, objective=args.objective, steps=args.steps, progress=not args.quiet)
+        label = f"objective {args.objective}"
     elif args.experiment == "spiking-circuit":
         kwargs = dict(rate_results=args.rate_results, seed=args.seed, n_trials=args.trials, window=args.window,
                       neuron=args.neuron, target=args.target, progress=not args.quiet)
@@ -243,6 +267,31 @@ def _sweep(args) -> int:
         print(f"the errors are in {config.out / 'points'}/*.error.json; rerun the same command to retry them",
               file=sys.stderr)
         return 1
+    return 0
+
+
+def _figures(args) -> int:
+    import time
+
+    from tqdm.auto import tqdm
+
+    from simulations.figures import FIGURES, make
+
+    if args.list:
+        for name, module in FIGURES.items():
+            print(f"{name:<20} {module.DESCRIPTION}")
+        return 0
+    unknown = [name for name in args.names if name not in FIGURES]
+    if unknown:
+        raise ValueError(f"unknown figure(s) {', '.join(unknown)}; choose from {', '.join(FIGURES)}")
+    formats = tuple(fmt.strip() for fmt in args.formats.split(",") if fmt.strip())
+    names = args.names or list(FIGURES)
+    bar = tqdm(names, desc="figures", unit="figure", disable=args.quiet)
+    for name in bar:
+        bar.set_postfix_str(name)
+        started = time.perf_counter()
+        paths = make(FIGURES[name], args.out, seed=args.seed, quick=args.quick, formats=formats)
+        tqdm.write(f"{name}: {time.perf_counter() - started:.1f} s, wrote {', '.join(str(p) for p in paths)}")
     return 0
 
 
@@ -312,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "sweep":
             return _sweep(args)
+        if args.command == "figures":
+            return _figures(args)
         if args.command == "info":
             return _info(args)
         if args.command == "bench":

@@ -26,6 +26,7 @@ from circuits.reliability import make_cost
 from simulations.learning_experiments import run_agop, run_implicit_em
 from simulations.results import config_of, new_dataset, scalar, variable
 from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
+from simulations.ssn_experiments import run_ssn
 
 __all__ = ["ARCHITECTURES", "CircuitOptions", "run_linear_gaussian", "run_gsm", "trained_circuit", "EXPERIMENTS"]
 
@@ -320,4 +321,5 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
 
 
 EXPERIMENTS = {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann,
-               "spiking-circuit": run_spiking_circuit, "implicit-em": run_implicit_em, "agop": run_agop}
+               "spiking-circuit": run_spiking_circuit, "implicit-em": run_implicit_em, "agop": run_agop,
+               "ssn": run_ssn}

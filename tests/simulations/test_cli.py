@@ -40,3 +40,18 @@ def test_info_names_versions_devices_target_and_cache(capsys, monkeypatch, tmp_p
     for expected in ("sampling-circuits:", "numpy:", "brian2:", "jax devices: cpu", "brian2 default target:",
                      str(tmp_path / "cache")):
         assert expected in printed
+
+
+def test_run_ssn_writes_a_trained_network_that_rebuilds(tmp_path, capsys):
+    from simulations.ssn_experiments import trained_ssn
+
+    out = tmp_path / "ssn.nc"
+    assert main(["run", "ssn", "--seed", "3", "--steps", "3", "--objective", "mean", "--out", str(out),
+                 "--quiet"]) == 0
+    assert "ssn_loss_mean" in capsys.readouterr().out
+    ds = load(out)
+    assert ds["loss_mean"].sizes["step"] == 3
+    ssn, params, model, config = trained_ssn(ds)
+    assert config["objective"] == "mean" and set(params) == {"log_weights", "input_weights", "contrast_weights",
+                                                             "input_bias", "log_noise_std"}
+    assert model.n_latent == ssn.n_excitatory == 4
