@@ -1,0 +1,90 @@
+"""Spontaneous activity against the prior (Berkes, Orban, Lengyel & Fiser 2011).
+
+With a blank stimulus (x = 0) the GSM posterior is close to the prior N(0, C), so the
+spontaneous samples of a circuit that samples the posterior follow N(0, C); and the evoked
+responses pooled over stimuli drawn from the task follow the aggregate posterior, which for
+a calibrated model is the prior itself. The circuit is the single-layer GSM circuit of
+``run gsm``. KL divergences are between Gaussian moment matches, nats.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from analysis.plots import _label, identity_scatter, new_panels
+from analysis.variability import spontaneous_vs_prior
+from simulations.experiments import run_gsm, trained_circuit
+from simulations.figures._common import figure_dataset, index, main_for
+from simulations.results import scalar, variable
+from simulations.ssn_experiments import gsm_task
+
+NAME = "spontaneous"
+DESCRIPTION = "spontaneous activity vs the prior N(0, C), and evoked activity averaged over stimuli"
+
+
+def build(seed: int = 1, quick: bool = False, progress: bool = False):
+    options = dict(steps=400, samples=20, n_test=2) if quick else dict(steps=3000, samples=20, n_test=2)
+    trained = run_gsm(seed, progress=progress, **options)
+    circuit, params, config = trained_circuit(trained)
+    model = gsm_task(seed, config["n_latent"], config["n_input"], config["noise_std"], config["contrast_shape"],
+                     config["contrast_scale"])
+    n_spontaneous, n_stimuli, per_stimulus = (2000, 100, 20) if quick else (20000, 1000, 20)
+    key_blank, key_evoked = jax.random.split(jax.random.PRNGKey(seed + 13))
+    blank = np.zeros((1, model.n_obs))
+    spontaneous = np.asarray(circuit.sample(params, jnp.asarray(blank), key_blank, n_spontaneous)["responses"][0])
+    _, x_task = model.sample(n_stimuli, np.random.default_rng([seed, 5]))
+    evoked = np.asarray(circuit.sample(params, jnp.asarray(x_task), key_evoked, per_stimulus)["responses"])
+    divergences = spontaneous_vs_prior(spontaneous, evoked, model.prior_cov)
+    blank_posterior = model.posterior(blank)
+    bins = np.linspace(-4, 4, 41)
+    histogram = np.stack([np.histogram(spontaneous[:, k], bins, density=True)[0] for k in range(model.n_latent)])
+    data_vars = {
+        "spontaneous_histogram": variable(("latent", "bin"), histogram, "1", "density of the spontaneous samples"),
+        "spontaneous_cov": variable(("latent", "latent_"), np.cov(spontaneous, rowvar=False), "1",
+                                    "covariance of spontaneous samples (x = 0)"),
+        "evoked_cov": variable(("latent", "latent_"), np.cov(evoked.reshape(-1, model.n_latent), rowvar=False),
+                               "1", "covariance of evoked samples pooled over task stimuli"),
+        "prior_cov": variable(("latent", "latent_"), model.prior_cov, "1", "prior covariance C"),
+        "blank_posterior_cov": variable(("latent", "latent_"), blank_posterior.cov[0], "1",
+                                        "exact posterior covariance for x = 0"),
+        "spontaneous_mean": variable("latent", spontaneous.mean(0), "1", "mean of spontaneous samples"),
+        **{name: scalar(value, "nats" if name.startswith("kl") else "1",
+                        name.replace("_", " ")) for name, value in divergences.items()},
+    }
+    coords = {"latent": index("latent", np.arange(model.n_latent), "latent"),
+              "latent_": index("latent_", np.arange(model.n_latent), "second latent axis"),
+              "bin": index("bin", 0.5 * (bins[1:] + bins[:-1]), "histogram bin centre (latent units)")}
+    return figure_dataset(NAME, data_vars, coords, seed, quick, task="gsm", architecture="single-layer",
+                          steps=options["steps"], n_spontaneous=n_spontaneous, n_stimuli=n_stimuli,
+                          per_stimulus=per_stimulus)
+
+
+def plot(ds):
+    figure, axes = new_panels(1, 3)
+    ax_hist, ax_cov, ax_kl = axes[0]
+    centres = ds["bin"].values
+    for k in ds["latent"].values:
+        ax_hist.plot(centres, ds["spontaneous_histogram"].values[k], drawstyle="steps-mid", alpha=0.7,
+                     label=f"z{k}" if k < 4 else None)
+    prior_sd = np.sqrt(np.diagonal(ds["prior_cov"].values).mean())
+    ax_hist.plot(centres, np.exp(-0.5 * (centres / prior_sd) ** 2) / (prior_sd * np.sqrt(2 * np.pi)), "k--",
+                 label="prior")
+    _label(ax_hist, "spontaneous sample (latent units)", "density")
+    identity_scatter(ax_cov, ds["prior_cov"].values, ds["spontaneous_cov"].values, label="spontaneous")
+    identity_scatter(ax_cov, ds["prior_cov"].values, ds["evoked_cov"].values, label="evoked, pooled")
+    identity_scatter(ax_cov, ds["prior_cov"].values, ds["blank_posterior_cov"].values,
+                     label="exact posterior, x = 0", marker="x")
+    _label(ax_cov, "prior covariance C (entries)", "covariance (entries)")
+    names = ["kl_spontaneous_prior", "kl_evoked_prior", "kl_evoked_spontaneous"]
+    ax_kl.bar(range(3), [float(ds[name]) for name in names], color=["C0", "C1", "C2"])
+    ax_kl.set_xticks(range(3), ["spont. || prior", "evoked || prior", "evoked || spont."], fontsize="small")
+    _label(ax_kl, "", "KL (nats)")
+    return figure
+
+
+if __name__ == "__main__":
+    sys.exit(main_for(sys.modules[__name__]))
