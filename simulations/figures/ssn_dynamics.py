@@ -107,6 +107,7 @@ def plot(ds):
         axes[1][0].semilogy(frequency, ds["psd"].sel(network="moments").values[c], color=colours[c],
                             label=f"c = {contrast:g}")
     axes[1][0].axvspan(*config_of(ds)["gamma"], color="0.9")
+    axes[1][0].set_xlim(0, 150)
     _label(axes[1][0], "frequency (Hz)", "PSD, sampling network (mV²/Hz)")
     for network, marker in zip(ds["network"].values, ("o-", "s--"), strict=True):
         label = labels[str(network)]

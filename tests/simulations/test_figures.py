@@ -167,3 +167,28 @@ def test_figures_command_lists_and_refuses_unknown_names(capsys):
 def test_make_refuses_unknown_formats(tmp_path):
     with pytest.raises(ValueError, match="formats"):
         make(FIGURES["spiking"], tmp_path, quick=True, formats=("svg",))
+
+
+@pytest.mark.slow
+def test_cost_families_reach_each_exact_optimum_at_default_settings():
+    ds = FIGURES["cost-families"].build(seed=1)
+    deviation = np.abs(ds["variance_ratio"].values / ds["optimal_variance_ratio"].values - 1)
+    assert deviation.max() < 0.02
+
+
+@pytest.mark.slow
+def test_correlated_noise_architectures_beat_the_mean_field_floor_at_default_settings():
+    ds = FIGURES["architectures"].build(seed=1)
+    floor = ds["mean_field_floor"].values
+    for architecture in ("multi-layer", "recurrent"):
+        assert np.all(ds["kl"].sel(architecture=architecture).values < floor / 4)
+
+
+@pytest.mark.slow
+def test_sampling_ssn_transients_and_gamma_grow_with_contrast_beyond_the_control():
+    ds = FIGURES["ssn-dynamics"].build(seed=1)
+    sampling, control = ds.sel(network="moments"), ds.sel(network="mean")
+    assert float(sampling["gamma_power"][-1]) > float(sampling["gamma_power"][0])
+    assert float(sampling["overshoot"][-1]) > float(sampling["overshoot"][0])
+    assert np.all(sampling["gamma_power"].values > control["gamma_power"].values)
+    assert np.all(sampling["overshoot"].values > control["overshoot"].values)
