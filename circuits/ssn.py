@@ -132,8 +132,7 @@ class StochasticSSN:
         Parameters
         ----------
         inputs : (S, T, D) input x(t) at each of T steps (e.g. a ``simulations.protocols``
-            Dataset's ``input``), or (S, D) with T given by ``initial``'s absence: use
-            ``constant_input`` to build (S, T, D) from a static input.
+            Dataset's ``input``); ``constant_input`` builds it from a static (S, D) input.
         initial : optional (u, eta) state arrays (S, n_trials, n_units); default rest (0, 0).
         record_every : keep every k-th step.
 
