@@ -24,7 +24,7 @@ from circuits.learning import Objective, TrainingConfig, train
 from circuits.recurrent import RecurrentCircuit
 from circuits.reliability import make_cost
 from simulations.learning_experiments import run_agop, run_implicit_em
-from simulations.results import config_of, new_dataset, scalar, variable
+from simulations.results import config_of, new_dataset, parameter_variables, parameters_of, scalar, variable
 from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
 from simulations.ssn_experiments import run_ssn
 
@@ -106,28 +106,16 @@ def _sample_responses(circuit, params, x, key, options: CircuitOptions) -> dict:
     return circuit.sample(params, x, key, options.samples)
 
 
-def _parameter_variables(params: dict) -> dict:
-    """Trained parameters as variables ``param_<name>`` (dims ``param_<name>_<axis>``)."""
-    out = {}
-    for name, value in params.items():
-        value = np.asarray(value, dtype=float)
-        dims = tuple(f"param_{name}_{axis}" for axis in range(value.ndim))
-        out[f"param_{name}"] = variable(dims, value, "1", f"trained circuit parameter {name}")
-    return out
-
-
 def trained_circuit(rate_results: xr.Dataset):
     """The circuit of a rate-circuit results file, rebuilt from its configuration, and its trained
-    parameters (the inverse of ``_parameter_variables``): (circuit, params, config)."""
+    parameters: (circuit, params, config)."""
     config = config_of(rate_results)
     if config.get("experiment") not in ("linear-gaussian", "gsm"):
         raise ValueError(f"expected a linear-gaussian or gsm results file, got {config.get('experiment')!r}")
     fields = {name: config[name] for name in CircuitOptions.__dataclass_fields__ if name in config}
     circuit = CircuitOptions(**fields).build_circuit(config["n_input"], config["n_latent"],
                                                      noise_gating=config["experiment"] == "gsm")
-    params = {name[len("param_"):]: np.asarray(rate_results[name].values)
-              for name in rate_results.data_vars if name.startswith("param_")}
-    return circuit, params, config
+    return circuit, parameters_of(rate_results), config
 
 
 def _circuit_outputs(circuit, params, x, responses: dict, posterior_mean, posterior_cov, z_true) -> dict:
@@ -179,7 +167,7 @@ def _common_variables(model, x, z, posterior_mean, circuit_vars, metrics, histor
         **{name: scalar(value, _METRIC_UNITS.get(name, "1"), _METRIC_DESCRIPTIONS[name])
            for name, value in metrics.items()},
         **_history_variables(history),
-        **_parameter_variables(params),
+        **parameter_variables(params),
     }
 
 

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["variable", "scalar", "new_dataset", "check_units", "save", "load", "config_of", "package_version"]
+__all__ = ["variable", "scalar", "parameter_variables", "parameters_of", "new_dataset", "check_units", "save", "load",
+           "config_of", "package_version"]
 
 
 def package_version() -> str:
@@ -43,6 +44,22 @@ def variable(dims, values, units: str, description: str = "") -> xr.Variable:
 def scalar(value, units: str = "1", description: str = "") -> xr.Variable:
     """A 0-d float variable (a metric) with units."""
     return variable((), float(value), units, description)
+
+
+def parameter_variables(params: Mapping, description: str = "trained circuit parameter") -> dict:
+    """Trained parameters as variables ``param_<name>`` (dims ``param_<name>_<axis>``), the
+    form ``parameters_of`` reads back; each described as ``f"{description} {name}"``."""
+    out = {}
+    for name, value in params.items():
+        value = np.asarray(value, dtype=float)
+        dims = tuple(f"param_{name}_{axis}" for axis in range(value.ndim))
+        out[f"param_{name}"] = variable(dims, value, "1", f"{description} {name}")
+    return out
+
+
+def parameters_of(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """The trained parameters a results Dataset holds (the inverse of ``parameter_variables``)."""
+    return {name[len("param_"):]: np.asarray(ds[name].values) for name in ds.data_vars if name.startswith("param_")}
 
 
 def _jsonable(value):

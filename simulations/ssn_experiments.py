@@ -32,7 +32,7 @@ import xarray as xr
 from analysis.generative import GaussianScaleMixture
 from circuits._validation import count, positive
 from circuits.ssn import StochasticSSN
-from simulations.results import config_of, new_dataset, scalar, variable
+from simulations.results import config_of, new_dataset, parameter_variables, parameters_of, scalar, variable
 
 __all__ = ["OBJECTIVES", "run_ssn", "trained_ssn", "gsm_task", "stimuli_at_contrasts", "onset_responses"]
 
@@ -148,10 +148,7 @@ def run_ssn(seed: int, objective: str = "moments", n_latent: int = 4, n_input: i
     tail = history[-min(100, steps):].mean(0)  # the last steps, averaged over their batch noise
     for name, value in zip(("ssn_loss_mean", "ssn_loss_log_sd", "ssn_loss_covariance"), tail, strict=True):
         data_vars[name] = scalar(value, "1", f"{name[4:].replace('_', ' ')} term, mean of the last 100 steps")
-    for name, value in params.items():
-        value = np.asarray(value, dtype=float)
-        data_vars[f"param_{name}"] = variable(tuple(f"param_{name}_{axis}" for axis in range(value.ndim)), value,
-                                              "1", f"trained SSN parameter {name} (see circuits.ssn for units)")
+    data_vars.update(parameter_variables(params, "trained SSN parameter (units in circuits.ssn):"))
     coords = {"step": variable("step", np.arange(1, steps + 1), "1", "optimiser step"),
               "obs": variable("obs", np.arange(n_input), "1", "input dimension"),
               "latent": variable("latent", np.arange(n_latent), "1", "latent / excitatory cell"),
@@ -171,8 +168,7 @@ def trained_ssn(results: xr.Dataset):
     if config.get("experiment") != "ssn":
         raise ValueError(f"expected an ssn results file, got {config.get('experiment')!r}")
     ssn = StochasticSSN(config["n_input"], config["n_latent"], dt=config["dt"])
-    params = {name[len("param_"):]: jnp.asarray(results[name].values, dtype=jnp.float32)
-              for name in results.data_vars if name.startswith("param_")}
+    params = {name: jnp.asarray(value, dtype=jnp.float32) for name, value in parameters_of(results).items()}
     return ssn, params, gsm_task(config["seed"], config["n_latent"], config["n_input"], config["noise_std"]), config
 
 
