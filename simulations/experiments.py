@@ -219,6 +219,13 @@ def run_linear_gaussian(seed: int, n_latent: int = 4, n_input: int = 8, noise_st
     return ds
 
 
+def gsm_model(rng: np.random.Generator, n_latent: int, n_input: int, noise_std: float,
+              contrast_shape: float = 2.0, contrast_scale: float = 0.5) -> GaussianScaleMixture:
+    """The GSM task of the experiments: A drawn from ``rng`` (i.i.d. N(0, 1)), prior N(0, I)."""
+    return GaussianScaleMixture(default_loading_matrix(n_input, n_latent, rng), np.eye(n_latent), noise_std,
+                                contrast_shape, contrast_scale)
+
+
 def contrast_quadrature(shape: float, scale: float, n_nodes: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Equal-weight nodes at the Gamma prior's (j + 1/2) / J quantiles (midpoint rule in probability)."""
     nodes = stats.gamma.ppf((np.arange(n_nodes) + 0.5) / n_nodes, shape, scale=scale)
@@ -248,8 +255,7 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     levels = np.asarray(contrast_levels, dtype=float)
     if levels.ndim != 1 or levels.size < 1 or np.any(levels <= 0):
         raise ValueError("contrast_levels must be one or more positive contrasts")
-    model = GaussianScaleMixture(default_loading_matrix(n_input, n_latent, rng), np.eye(n_latent), noise_std,
-                                 contrast_shape, contrast_scale)
+    model = gsm_model(rng, n_latent, n_input, noise_std, contrast_shape, contrast_scale)
     _, train_x = model.sample(n_train, rng)
     z_base = rng.multivariate_normal(np.zeros(n_latent), model.prior_cov, size=n_test)
     x_test = np.concatenate([c * z_base @ model.A.T + noise_std * rng.standard_normal((n_test, n_input))

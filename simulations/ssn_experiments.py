@@ -42,11 +42,9 @@ OBJECTIVES = ("moments", "mean")
 def gsm_task(seed: int, n_latent: int, n_input: int, noise_std: float, contrast_shape: float = 2.0,
              contrast_scale: float = 0.5) -> GaussianScaleMixture:
     """The GSM of ``run gsm`` with the same seed: A ~ N(0, 1) entries, prior N(0, I)."""
-    from simulations.experiments import default_loading_matrix
+    from simulations.experiments import gsm_model
 
-    rng = np.random.default_rng(seed)
-    return GaussianScaleMixture(default_loading_matrix(n_input, n_latent, rng), np.eye(n_latent), noise_std,
-                                contrast_shape, contrast_scale)
+    return gsm_model(np.random.default_rng(seed), n_latent, n_input, noise_std, contrast_shape, contrast_scale)
 
 
 def stimuli_at_contrasts(model: GaussianScaleMixture, latents, contrasts, rng: np.random.Generator) -> np.ndarray:

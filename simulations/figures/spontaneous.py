@@ -15,12 +15,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from analysis.generative import GaussianScaleMixture
 from analysis.plots import _label, identity_scatter, new_panels
 from analysis.variability import spontaneous_vs_prior
 from simulations.experiments import run_gsm, trained_circuit
 from simulations.figures._common import figure_dataset, index, main_for
 from simulations.results import scalar, variable
-from simulations.ssn_experiments import gsm_task
 
 NAME = "spontaneous"
 DESCRIPTION = "spontaneous activity vs the prior N(0, C), and evoked activity averaged over stimuli"
@@ -30,8 +30,9 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False):
     options = dict(steps=400, samples=20, n_test=2) if quick else dict(steps=3000, samples=20, n_test=2)
     trained = run_gsm(seed, progress=progress, **options)
     circuit, params, config = trained_circuit(trained)
-    model = gsm_task(seed, config["n_latent"], config["n_input"], config["noise_std"], config["contrast_shape"],
-                     config["contrast_scale"])
+    # The task from the file itself, not re-derived from the seed.
+    model = GaussianScaleMixture(trained["A"].values, trained["prior_cov"].values, trained["noise_std"].values,
+                                 config["contrast_shape"], config["contrast_scale"])
     n_spontaneous, n_stimuli, per_stimulus = (2000, 100, 20) if quick else (20000, 1000, 20)
     key_blank, key_evoked = jax.random.split(jax.random.PRNGKey(seed + 13))
     blank = np.zeros((1, model.n_obs))
