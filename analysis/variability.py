@@ -126,7 +126,9 @@ def fano_factor(counts, trial_axis: int = 0, pool_axes: tuple[int, ...] = (), re
     counts = np.moveaxis(counts, trial_axis, 0)
     n = counts.shape[0]
     total, total_sq = counts.sum(0), (counts**2).sum(0)
-    fano = (counts.var(0, ddof=1) / counts.mean(0)).mean(pooled) if pooled else counts.var(0, ddof=1) / counts.mean(0)
+    fano = counts.var(0, ddof=1) / counts.mean(0)
+    if pooled:
+        fano = fano.mean(pooled)
     # Leave-one-out sums give all n replicates without a loop over trials.
     loo_mean = (total - counts) / (n - 1)
     loo_var = ((total_sq - counts**2) - (n - 1) * loo_mean**2) / (n - 2)
@@ -145,9 +147,7 @@ def poisson_counts(rates, dt: float, window_steps: int, rng: np.random.Generator
     A rate circuit's responses become the doubly stochastic counts that experiments record
     (Churchland et al. 2011): count ~ Poisson(sum of rate * dt over the window).
     """
-    from circuits._validation import count, positive
-
-    dt, window_steps = positive("dt", dt), count("window_steps", window_steps, 1)
+    dt, window_steps = float(check.positive("dt", dt)), check.count("window_steps", window_steps, 1)
     rates = np.moveaxis(np.asarray(rates, dtype=float), time_axis, -1)
     if np.any(~np.isfinite(rates)) or np.any(rates < 0):
         raise ValueError("rates must be finite and >= 0 (Hz)")
@@ -215,9 +215,7 @@ def power_spectrum(signal, dt: float, segment: float = 0.256, axis: int = -1) ->
     """
     from scipy import signal as sp_signal
 
-    from circuits._validation import positive
-
-    dt, segment = positive("dt", dt), positive("segment", segment)
+    dt, segment = float(check.positive("dt", dt)), float(check.positive("segment", segment))
     values = np.asarray(signal, dtype=float)
     n_segment = int(round(segment / dt))
     if n_segment < 8 or n_segment > values.shape[axis]:
