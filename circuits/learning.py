@@ -6,13 +6,20 @@ Objective, averaged over inputs x and the circuit's noisy responses r:
 
 decoding_error(x, r) = -log sum_j w_j exp(-1/2 sum_d P_d (x_d - c_j (A r)_d)^2)
     A is the decoder (D, K), fixed to the generative weights or learned; P = 1/noise^2
-    the decoding precision. With a single node (c = 1, w = 1) this is the squared error
-    1/2 sum_d P_d (x_d - (A r)_d)^2; with nodes c_j and weights w_j from a contrast prior it
-    is -log p(x | r) of a Gaussian scale mixture (contrast integrated out by quadrature).
+    the decoding precision, fixed or learned. With a single node (c = 1, w = 1) this is the
+    squared error 1/2 sum_d P_d (x_d - (A r)_d)^2; with nodes c_j and weights w_j from a
+    contrast prior it is -log p(x | r) of a Gaussian scale mixture (contrast integrated out
+    by quadrature). When P is learned the decoding error is the full Gaussian negative
+    log-likelihood, adding -1/2 sum_d log P_d + D/2 log 2 pi; without the log-determinant
+    the optimum would be P -> 0.
 Q is the metabolic cost on activity. With Q the prior precision, P the observation
 precision and the log cost at strength 1, L is the negative ELBO of the generative model
 up to a constant, so the optimal response distribution is the posterior (Aitchison,
 Hennequin & Lengyel 2018); noise is reparameterised (r = mean + noise) so gradients flow.
+With a learned decoder and precision and a fixed Q, the circuit implies the generative
+model z ~ N(0, Q^-1), x | z ~ N(A z, P^-1) (``implied_model`` in ``simulations``); a
+single-layer linear circuit under the log cost is then a linear VAE, whose optimum is
+maximum-likelihood probabilistic PCA (Tipping & Bishop 1999; Lucas et al. 2019).
 
 Where the reliability cost is charged (``Objective.charge``):
 ``"responses"`` (default)
@@ -26,6 +33,16 @@ Where the reliability cost is charged (``Objective.charge``):
     outgoing weights a and noise sd s adds a^2 s^2 to the response variance but is paid
     for by -log s alone, so s -> infinity with a -> 0 lowers the cost for free; a recurrent
     circuit can likewise trade speed for noise. Kept to demonstrate that failure.
+``"local"``
+    every cost is paid where it arises, and no term needs another neuron's state: each
+    noise source (output, hidden and recurrent neuron) pays the reliability cost of its own
+    sd, and each neuron pays the activity cost on its own rate, 1/2 Q_ii r_i^2 for the
+    representation neurons (the off-diagonal part of Q, which couples two neurons, is not
+    charged) and 1/2 q_h h_j^2 for the hidden neurons (``hidden_activity_cost`` q_h). The
+    hidden activity cost closes the degeneracy of ``"neurons"``: E[h_j^2] includes
+    s_j^2, so a hidden neuron's noise cannot grow for free. This is not the ELBO except for a
+    single-layer circuit with a diagonal Q; how far it is from it is what the emergence
+    experiment measures.
 """
 
 from __future__ import annotations
@@ -42,9 +59,10 @@ from tqdm.auto import tqdm
 from circuits._validation import count, positive
 from circuits.recurrent import RecurrentCircuit
 
-__all__ = ["Objective", "TrainingConfig", "TrainingDiverged", "train", "loss_terms", "CHARGES"]
+__all__ = ["Objective", "TrainingConfig", "TrainingDiverged", "train", "loss_terms", "CHARGES", "PRECISION_SHAPES"]
 
-CHARGES = ("responses", "neurons")
+CHARGES = ("responses", "neurons", "local")
+PRECISION_SHAPES = ("isotropic", "diagonal")
 
 
 class TrainingDiverged(RuntimeError):
@@ -74,9 +92,16 @@ class Objective:
     activity_cost : (K, K) symmetric positive semi-definite metabolic cost matrix Q.
     reliability : a cost from ``circuits.reliability``.
     learn_decoder : train A together with the circuit.
-    charge : ``"responses"`` or ``"neurons"``.
+    charge : ``"responses"``, ``"neurons"`` or ``"local"`` (see the module docstring).
     contrast_nodes, contrast_weights : (J,) quadrature nodes c_j > 0 and weights w_j
         (summing to 1) of a contrast prior; default a single node c = 1.
+    learn_precision : train P together with the circuit (``decoding_precision`` is then
+        its initial value) and use the full Gaussian negative log-likelihood.
+    precision_shape : ``"isotropic"`` (one P for every input dimension) or ``"diagonal"``
+        (one per input dimension); only with ``learn_precision``.
+    hidden_activity_cost : q_h >= 0, the activity cost each hidden neuron pays on its own
+        rate under the ``"local"`` charge (default: the mean of diag(Q), the output
+        neurons' coefficient); only with ``charge="local"``.
     """
 
     decoder: np.ndarray
@@ -87,6 +112,9 @@ class Objective:
     charge: str = "responses"
     contrast_nodes: np.ndarray = field(default_factory=lambda: np.ones(1))
     contrast_weights: np.ndarray = field(default_factory=lambda: np.ones(1))
+    learn_precision: bool = False
+    precision_shape: str = "isotropic"
+    hidden_activity_cost: float | None = None
 
     def __post_init__(self):
         decoder = np.asarray(self.decoder, dtype=float)
@@ -107,9 +135,51 @@ class Objective:
         weights = np.asarray(self.contrast_weights, dtype=float)
         if weights.shape != nodes.shape or np.any(weights < 0) or not np.isclose(weights.sum(), 1.0):
             raise ValueError("contrast_weights must be non-negative, sum to 1 and match contrast_nodes")
+        if self.precision_shape not in PRECISION_SHAPES:
+            raise ValueError(f"precision_shape must be one of {PRECISION_SHAPES}, got {self.precision_shape!r}")
+        if self.precision_shape != "isotropic" and not self.learn_precision:
+            raise ValueError("precision_shape applies to a learned precision only (learn_precision=True)")
+        hidden_cost = self.hidden_activity_cost
+        if hidden_cost is not None:
+            if self.charge != "local":
+                raise ValueError("hidden_activity_cost applies to the 'local' charge only "
+                                 f"(charge is {self.charge!r})")
+            hidden_cost = float(hidden_cost)
+            if not np.isfinite(hidden_cost) or hidden_cost < 0:
+                raise ValueError(f"hidden_activity_cost must be finite and >= 0, got {self.hidden_activity_cost!r}")
+        elif self.charge == "local":
+            hidden_cost = float(np.mean(np.diag(activity)))
         for name, value in (("decoder", decoder), ("decoding_precision", precision),
-                            ("activity_cost", activity), ("contrast_nodes", nodes), ("contrast_weights", weights)):
+                            ("activity_cost", activity), ("contrast_nodes", nodes), ("contrast_weights", weights),
+                            ("hidden_activity_cost", hidden_cost)):
             object.__setattr__(self, name, value)
+
+    @property
+    def charged_activity_cost(self) -> np.ndarray:
+        """The activity-cost matrix the representation neurons pay: Q, or diag(Q) under ``"local"``."""
+        return np.diag(np.diag(self.activity_cost)) if self.charge == "local" else self.activity_cost
+
+    def initial_parameters(self) -> dict:
+        """The objective's own trainable parameters at their initial values (decoder, log precision)."""
+        params = {}
+        if self.learn_decoder:
+            params["decoder"] = jnp.asarray(self.decoder)
+        if self.learn_precision:
+            log_precision = np.log(self.decoding_precision)
+            if self.precision_shape == "isotropic":
+                log_precision = np.full(1, np.log(np.mean(self.decoding_precision)))
+            params["log_decoding_precision"] = jnp.asarray(log_precision)
+        return params
+
+    def decoder_of(self, params):
+        """The decoder A in use, (D, K): learned (``params["decoder"]``) or fixed."""
+        return params["decoder"] if self.learn_decoder else jnp.asarray(self.decoder)
+
+    def precision_of(self, params):
+        """The decoding precision P in use, (D,): learned or fixed."""
+        if not self.learn_precision:
+            return jnp.asarray(self.decoding_precision)
+        return jnp.broadcast_to(jnp.exp(params["log_decoding_precision"]), self.decoder.shape[:1])
 
     @classmethod
     def for_linear_gaussian(cls, A, noise_std, prior_cov, reliability, **kwargs) -> Objective:
@@ -148,21 +218,22 @@ class TrainingConfig:
         positive("final_learning_rate", self.final_learning_rate)
 
 
-def _training_responses(circuit, params, x, key, config: TrainingConfig):
-    """Responses used in the objective, (n, samples, K)."""
+def _training_responses(circuit, params, x, key, config: TrainingConfig) -> dict:
+    """Responses used in the objective, ``responses`` (n, samples, K) and, for a multi-layer
+    circuit, ``hidden`` (n, samples, n_hidden)."""
     if isinstance(circuit, RecurrentCircuit):
         linear = circuit.variant == "linear"
         states = circuit.simulate(params, x, key, config.noise_samples,
                                   config.burn_in_steps + config.window_steps,
                                   initial="stationary" if linear else "rest",
                                   record_from=config.burn_in_steps)
-        return states.reshape(x.shape[0], -1, circuit.n_output)
-    return circuit.sample(params, x, key, config.noise_samples)["responses"]
+        return {"responses": states.reshape(x.shape[0], -1, circuit.n_output)}
+    return circuit.sample(params, x, key, config.noise_samples)
 
 
 def _reliability(circuit, params, x, responses, objective: Objective):
     cost = objective.reliability
-    if objective.charge == "neurons":
+    if objective.charge in ("neurons", "local"):
         return sum(cost(sd) for sd in circuit.noise_sources(params, x)) / x.shape[0]
     if not circuit.has_correlated_noise:
         return cost(circuit.output_noise_std(params, x)) / x.shape[0]
@@ -176,17 +247,36 @@ def _reliability(circuit, params, x, responses, objective: Objective):
     return jnp.mean(cost.of_covariance(cov))
 
 
+def gaussian_normaliser(precision):
+    """-1/2 sum_d log P_d + D/2 log(2 pi): the part of a Gaussian negative log-likelihood (nats)
+    that depends on the precision alone."""
+    return -0.5 * jnp.sum(jnp.log(precision)) + 0.5 * precision.shape[-1] * jnp.log(2 * jnp.pi)
+
+
+def check_supported(circuit, objective: Objective) -> None:
+    """Refuse circuit and objective combinations the objective cannot charge (ValueError)."""
+    if objective.charge == "local" and isinstance(circuit, RecurrentCircuit) and circuit.variant != "linear":
+        raise ValueError("charge 'local' supports the linear recurrent circuit only: the supralinear circuit's "
+                         "inhibitory rates are not part of the simulated responses, so they could not pay")
+
+
 def loss_terms(circuit, params, objective: Objective, x, key, config: TrainingConfig) -> dict:
     """The objective's terms (each averaged over inputs and responses) and their sum ``loss``."""
-    responses = _training_responses(circuit, params, x, key, config)
-    decoder = params["decoder"] if objective.learn_decoder else jnp.asarray(objective.decoder)
-    prediction = responses @ decoder.T  # (n, S, D)
+    sampled = _training_responses(circuit, params, x, key, config)
+    responses = sampled["responses"]
+    prediction = responses @ objective.decoder_of(params).T  # (n, S, D)
+    precision = objective.precision_of(params)
     nodes = jnp.asarray(objective.contrast_nodes)
     residual = x[:, None, None, :] - prediction[:, :, None, :] * nodes[None, None, :, None]  # (n, S, J, D)
-    squared = 0.5 * jnp.sum(jnp.asarray(objective.decoding_precision) * residual**2, axis=-1)
+    squared = 0.5 * jnp.sum(precision * residual**2, axis=-1)
     log_weights = jnp.log(jnp.asarray(objective.contrast_weights))
     decoding = jnp.mean(-jax.scipy.special.logsumexp(log_weights - squared, axis=-1))
-    activity = 0.5 * jnp.mean(jnp.einsum("nsi,ij,nsj->ns", responses, jnp.asarray(objective.activity_cost), responses))
+    if objective.learn_precision:
+        decoding = decoding + gaussian_normaliser(precision)
+    activity = 0.5 * jnp.mean(jnp.einsum("nsi,ij,nsj->ns", responses,
+                                         jnp.asarray(objective.charged_activity_cost), responses))
+    if objective.charge == "local" and "hidden" in sampled:
+        activity = activity + 0.5 * objective.hidden_activity_cost * jnp.mean(jnp.sum(sampled["hidden"] ** 2, -1))
     reliability = _reliability(circuit, params, x, responses, objective)
     return {"loss": decoding + activity + reliability, "decoding_error": decoding,
             "activity_cost": activity, "reliability_cost": reliability}
@@ -205,7 +295,7 @@ def _history_dataset(terms: dict) -> xr.Dataset:
 
 
 def train(circuit, objective: Objective, data, key, config: TrainingConfig = TrainingConfig(),
-          params: dict | None = None, progress: bool = True):
+          params: dict | None = None, progress: bool = True, track: tuple[str, ...] = ()):
     """Train ``circuit`` on ``data`` under ``objective``.
 
     Parameters
@@ -217,11 +307,15 @@ def train(circuit, objective: Objective, data, key, config: TrainingConfig = Tra
     config : TrainingConfig.
     params : initial parameters (default ``circuit.init``).
     progress : show a tqdm progress bar.
+    track : names of parameters to record after every ``config.steps_per_check`` steps
+        (those the circuit has; e.g. ``("log_noise_std", "hidden_log_noise_std")``).
 
     Returns
     -------
     params : trained parameters (dict of arrays).
-    history : xarray.Dataset of the loss terms per step (dim ``step``).
+    history : xarray.Dataset of the loss terms per step (dim ``step``) and each tracked
+        parameter as ``trace_<name>`` (dims ``check`` and the parameter's own; coordinate
+        ``check_step``, the step after which it was recorded).
 
     Raises
     ------
@@ -239,8 +333,9 @@ def train(circuit, objective: Objective, data, key, config: TrainingConfig = Tra
     linear_recurrent = isinstance(circuit, RecurrentCircuit) and circuit.variant == "linear"
     if linear_recurrent:
         circuit.check_stable(params)  # ValueError naming the spectral radius
-    if objective.learn_decoder:
-        params.setdefault("decoder", jnp.asarray(objective.decoder))
+    check_supported(circuit, objective)
+    for name, value in objective.initial_parameters().items():
+        params.setdefault(name, value)
     data_j = jnp.asarray(data)
     schedule = optax.exponential_decay(config.learning_rate, transition_steps=config.steps,
                                        decay_rate=config.final_learning_rate / config.learning_rate)
@@ -261,6 +356,8 @@ def train(circuit, objective: Objective, data, key, config: TrainingConfig = Tra
     run_chunk = jax.jit(lambda carry, keys: jax.lax.scan(step, carry, keys))
     carry = (params, optimizer.init(params))
     history = {name: [] for name in ("loss", "decoding_error", "activity_cost", "reliability_cost")}
+    track = [name for name in track if name in params]
+    traces, check_steps = {name: [] for name in track}, []
     done = 0
     with tqdm(total=config.steps, disable=not progress, unit="step", desc=f"training {type(circuit).__name__}") as bar:
         while done < config.steps:
@@ -285,7 +382,18 @@ def train(circuit, objective: Objective, data, key, config: TrainingConfig = Tra
             for name in history:
                 history[name].append(np.asarray(terms[name]))
             done += n
+            for name in track:
+                traces[name].append(np.asarray(carry[0][name], dtype=float))
+            check_steps.append(done)
             bar.update(n)
             bar.set_postfix(loss=f"{losses[-1]:.4g}")
     params = jax.tree_util.tree_map(np.asarray, carry[0])
-    return params, _history_dataset({k: np.concatenate(v) for k, v in history.items()})
+    history = _history_dataset({k: np.concatenate(v) for k, v in history.items()})
+    for name in track:
+        values = np.stack(traces[name])
+        dims = ("check",) + tuple(f"{name}_axis{axis}" for axis in range(values.ndim - 1))
+        history[f"trace_{name}"] = xr.Variable(dims, values, {"units": "1", "description": f"{name} during training"})
+    if track:
+        history.coords["check_step"] = xr.Variable("check", np.asarray(check_steps),
+                                                   {"units": "1", "description": "optimiser step of the record"})
+    return params, history

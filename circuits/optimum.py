@@ -1,0 +1,209 @@
+"""The training objective of linear circuits in closed form, and its optimum.
+
+For a linear circuit the responses to an input x are Gaussian, r | x ~ N(m(x), S_r), with
+an affine mean m(x) = M x + b and an input-independent covariance S_r:
+
+single layer    m = M x + b,                    S_r = diag(sigma^2)
+multi-layer     m = M2 (M1 x + b1) + b2,        S_r = M2 diag(sigma_h^2) M2^T + diag(sigma^2)
+recurrent       m = (I - W)^-1 (M x + b),       S_r = the stationary covariance of the simulated
+                                                       Euler-Maruyama dynamics (discrete Lyapunov)
+
+so every expectation in the objective of ``circuits.learning`` depends on the inputs only
+through their mean mu = E[x] and second moment S = E[x x^T]:
+
+    E 1/2 (x - A r)^T P (x - A r) = 1/2 tr(P E[e e^T]) + 1/2 tr(A^T P A S_r),   e = x - A m(x)
+    E 1/2 r^T Q r                 = 1/2 tr(Q (E[m m^T] + S_r))
+
+with E[(F x + c)(F x + c)^T] = F S F^T + F mu c^T + c mu^T F^T + c c^T for any affine map.
+The reliability term needs no expectation (the noise sds do not depend on x). This gives
+the objective a trained circuit would reach with infinitely many noise samples, and,
+minimised deterministically (L-BFGS on the closed form, in double precision), the best
+objective the architecture can reach under the cost: the reference that separates "what
+the cost makes optimal" from "what stochastic gradient descent reached".
+
+Supported: feed-forward circuits with the linear activation and no noise gating, the
+linear recurrent circuit, a single decoding node (no contrast mixture), and every charge,
+reliability cost, learned decoder and learned precision of ``Objective``. Anything else
+raises ValueError.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.flatten_util import ravel_pytree
+from scipy import optimize
+
+from circuits.feedforward import FeedforwardCircuit
+from circuits.learning import Objective, check_supported, gaussian_normaliser
+from circuits.recurrent import RecurrentCircuit
+
+__all__ = ["data_moments", "response_moments", "expected_objective", "optimal_circuit", "check_linear"]
+
+
+def data_moments(data) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (D,) and second moment E[x x^T] (D, D) of the rows of ``data`` (N, D)."""
+    data = np.asarray(data, dtype=float)
+    if data.ndim != 2 or not np.all(np.isfinite(data)):
+        raise ValueError(f"data must be a finite (N, D) array, got shape {data.shape}")
+    return data.mean(0), data.T @ data / data.shape[0]
+
+
+def check_linear(circuit, objective: Objective) -> None:
+    """Raise ValueError unless the objective of ``circuit`` has the closed form of this module."""
+    check_supported(circuit, objective)
+    if isinstance(circuit, FeedforwardCircuit):
+        if circuit.activation != "linear" or circuit.noise_gating:
+            raise ValueError("the closed-form objective needs a linear feed-forward circuit without noise gating, "
+                             f"got activation {circuit.activation!r}, noise_gating={circuit.noise_gating}")
+    elif isinstance(circuit, RecurrentCircuit):
+        if circuit.variant != "linear":
+            raise ValueError("the closed-form objective needs the linear recurrent circuit")
+    else:
+        raise ValueError(f"no closed-form objective for {type(circuit).__name__}")
+    if objective.contrast_nodes.size != 1 or objective.contrast_nodes[0] != 1.0:
+        raise ValueError("the closed-form objective needs a single decoding node (no contrast mixture)")
+
+
+def _affine_second_moment(F, c, mean, second_moment):
+    """E[(F x + c)(F x + c)^T] from E[x] and E[x x^T]."""
+    cross = jnp.outer(F @ mean, c)
+    return F @ second_moment @ F.T + cross + cross.T + jnp.outer(c, c)
+
+
+def response_moments(circuit, params) -> dict:
+    """The affine mean map and the noise covariance of a linear circuit.
+
+    Returns a dict with ``weights`` M (K, D) and ``bias`` b (K,) of m(x) = M x + b,
+    ``covariance`` S_r (K, K), and for a multi-layer circuit ``hidden_weights`` (H, D),
+    ``hidden_bias`` (H,) and ``hidden_variance`` (H,) of the hidden layer.
+    """
+    if isinstance(circuit, RecurrentCircuit):
+        system = jnp.eye(circuit.n_units) - circuit.recurrent_matrix(params)
+        return {"weights": jnp.linalg.solve(system, params["input_weights"]),
+                "bias": jnp.linalg.solve(system, params["input_bias"]),
+                "covariance": circuit.stationary_covariance(params)}
+    own = jnp.diag(jnp.exp(2 * params["log_noise_std"]))
+    if not circuit.n_hidden:
+        return {"weights": params["input_weights"], "bias": params["input_bias"], "covariance": own}
+    readout = params["readout_weights"]
+    hidden_variance = jnp.exp(2 * params["hidden_log_noise_std"])
+    return {"weights": readout @ params["input_weights"],
+            "bias": readout @ params["input_bias"] + params["readout_bias"],
+            "covariance": own + (readout * hidden_variance) @ readout.T,
+            "hidden_weights": params["input_weights"], "hidden_bias": params["input_bias"],
+            "hidden_variance": hidden_variance}
+
+
+def expected_objective(circuit, params, objective: Objective, data_mean, data_second_moment) -> dict:
+    """The objective's terms per input (nats when it is a negative ELBO), in closed form.
+
+    Parameters
+    ----------
+    circuit, params : a linear circuit (see ``check_linear``) and its parameters (including
+        ``decoder`` / ``log_decoding_precision`` when the objective learns them).
+    objective : the ``Objective`` it is trained under.
+    data_mean : (D,) E[x]; data_second_moment : (D, D) E[x x^T] (``data_moments``).
+
+    Returns
+    -------
+    dict with ``loss``, ``decoding_error``, ``activity_cost`` and ``reliability_cost`` (JAX
+    scalars), the same terms as ``circuits.learning.loss_terms`` in expectation.
+    """
+    mean, second = jnp.asarray(data_mean), jnp.asarray(data_second_moment)
+    moments = response_moments(circuit, params)
+    weights, bias, cov = moments["weights"], moments["bias"], moments["covariance"]
+    decoder = objective.decoder_of(params)
+    precision = objective.precision_of(params)
+    n_obs = decoder.shape[0]
+    error_moment = _affine_second_moment(jnp.eye(n_obs) - decoder @ weights, -decoder @ bias, mean, second)
+    decoding = 0.5 * jnp.sum(precision * jnp.diag(error_moment)) \
+        + 0.5 * jnp.trace((decoder.T * precision) @ decoder @ cov)
+    if objective.learn_precision:
+        decoding = decoding + gaussian_normaliser(precision)
+    response_second = _affine_second_moment(weights, bias, mean, second) + cov
+    activity = 0.5 * jnp.trace(jnp.asarray(objective.charged_activity_cost) @ response_second)
+    if objective.charge == "local" and "hidden_weights" in moments:
+        hidden_second = _affine_second_moment(moments["hidden_weights"], moments["hidden_bias"], mean, second)
+        activity = activity + 0.5 * objective.hidden_activity_cost * (
+            jnp.trace(hidden_second) + jnp.sum(moments["hidden_variance"]))
+    cost = objective.reliability
+    dummy = jnp.zeros((1, circuit.n_input))
+    if objective.charge in ("neurons", "local"):
+        reliability = sum(cost(sd) for sd in circuit.noise_sources(params, dummy))
+    elif not circuit.has_correlated_noise:
+        reliability = cost(circuit.output_noise_std(params, dummy))
+    else:
+        reliability = cost.of_covariance(cov[: circuit.n_output, : circuit.n_output])
+    return {"loss": decoding + activity + reliability, "decoding_error": decoding,
+            "activity_cost": activity, "reliability_cost": reliability}
+
+
+def _with_objective_parameters(circuit, objective, params):
+    params = dict(params)
+    for name, value in objective.initial_parameters().items():
+        params.setdefault(name, value)
+    return params
+
+
+def optimal_circuit(circuit, objective: Objective, data_mean, data_second_moment, key, restarts: int = 3,
+                    initial_params: dict | None = None, tolerance: float = 1e-13, max_iterations: int = 5000):
+    """Minimise the closed-form objective over the circuit's (and objective's) parameters.
+
+    L-BFGS in double precision from ``restarts`` random initialisations (``circuit.init``)
+    and, if given, from ``initial_params`` (e.g. a trained circuit's); the best is returned.
+    Recurrent circuits whose Euler dynamics are unstable get an infinite objective, so the
+    line search stays inside the stable region.
+
+    Parameters
+    ----------
+    key : JAX PRNG key for the random initialisations.
+
+    Returns
+    -------
+    params : dict of NumPy float64 arrays, the optimal parameters.
+    terms : dict of floats, the objective's terms at the optimum (nats per input).
+    """
+    check_linear(circuit, objective)
+    if restarts < 1 and initial_params is None:
+        raise ValueError("restarts must be >= 1 when no initial_params are given")
+    with jax.enable_x64(True):
+        mean = jnp.asarray(data_mean, dtype=jnp.float64)
+        second = jnp.asarray(data_second_moment, dtype=jnp.float64)
+        starts = [circuit.init(k) for k in jax.random.split(key, max(restarts, 1))][:restarts]
+        if initial_params is not None:
+            starts.append(initial_params)
+        starts = [_with_objective_parameters(circuit, objective, p) for p in starts]
+        starts = [jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jnp.float64), p) for p in starts]
+        _, unravel = ravel_pytree(starts[0])
+
+        def loss(flat):
+            params = unravel(flat)
+            value = expected_objective(circuit, params, objective, mean, second)["loss"]
+            if isinstance(circuit, RecurrentCircuit):
+                radius = jnp.max(jnp.abs(jnp.linalg.eigvals(jax.lax.stop_gradient(circuit.euler_matrix(params)))))
+                value = jnp.where(radius < 1.0, value, jnp.inf)
+            return value
+
+        value_and_grad = jax.jit(jax.value_and_grad(loss))
+
+        def scipy_objective(flat):
+            value, grad = value_and_grad(jnp.asarray(flat))
+            value = float(value)
+            if not np.isfinite(value):
+                return np.inf, np.zeros_like(flat)
+            return value, np.asarray(grad, dtype=float)
+
+        best = None
+        for start in starts:
+            flat0 = np.asarray(ravel_pytree(start)[0], dtype=float)
+            result = optimize.minimize(scipy_objective, flat0, jac=True, method="L-BFGS-B",
+                                       options={"maxiter": max_iterations, "ftol": tolerance, "gtol": 1e-9})
+            if np.isfinite(result.fun) and (best is None or result.fun < best.fun):
+                best = result
+        if best is None:
+            raise ValueError("no initialisation reached a finite objective")
+        params = {name: np.asarray(value, dtype=float) for name, value in unravel(jnp.asarray(best.x)).items()}
+        terms = expected_objective(circuit, params, objective, mean, second)
+        return params, {name: float(value) for name, value in terms.items()}
