@@ -91,3 +91,19 @@ def test_empirical_coverage_of_a_too_narrow_sampler_is_low(rng):
 def test_state_histogram_counts_states():
     states = np.array([[0, 0], [1, 0], [1, 0], [1, 1]])
     np.testing.assert_allclose(state_histogram(states), [0.25, 0.5, 0.0, 0.25])
+
+
+def test_signal_and_noise_correlations_are_opposite_under_an_identity_prior_and_can_agree_under_a_correlated_one():
+    """Law of total covariance: signal cov = C - H^-1. With C = I every off-diagonal signal
+    covariance is minus the noise covariance; with a correlated prior and a weak likelihood
+    (A = 0.1 I) the signal covariance is about 0.01 C^2, whose correlation has C's sign."""
+    from analysis.generative import LinearGaussian
+    from analysis.linear_models import signal_noise_relation
+
+    identity = LinearGaussian(np.random.default_rng(3).normal(size=(6, 4)), 1.0)
+    relation = signal_noise_relation(identity.prior_cov, identity.posterior_cov)
+    assert relation["same_sign_fraction"] == 0.0 and relation["slope"] < 0
+    prior = np.array([[1.0, 0.6], [0.6, 1.0]])
+    weak = LinearGaussian(0.1 * np.eye(2), 1.0, prior)
+    relation = signal_noise_relation(weak.prior_cov, weak.posterior_cov)
+    assert relation["same_sign_fraction"] == 1.0 and relation["slope"] > 0
