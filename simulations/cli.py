@@ -24,11 +24,15 @@ import sys
 # set before JAX is first imported, which the import below does.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+from circuits.learning import CHARGES, PRECISION_SHAPES  # noqa: E402
 from circuits.reliability import COST_FAMILIES  # noqa: E402
 
 __all__ = ["main", "build_parser", "experiment_call"]
 
-_METRIC_ORDER = ("kl_moment_matched", "mean_field_floor", "mean_error_sd", "variance_ratio",
+_METRIC_ORDER = ("kl_moment_matched", "mean_field_floor", "kl_true_posterior", "kl_floor_ratio", "kl_implied_posterior",
+                 "implied_mean_field_floor", "objective_gap", "trained_objective", "optimal_objective",
+                 "optimum_kl_floor_ratio", "optimum_kl_implied", "heldout_loglik_implied", "heldout_loglik_true",
+                 "heldout_loglik_ml", "implied_marginal_kl_to_ml", "mean_error_sd", "variance_ratio",
                  "cov_relative_error", "noise_correlation_match", "coverage_50", "coverage_90",
                  "variance_contrast_correlation", "response_variance_slope", "posterior_variance_slope",
                  "kl_final", "kl_floor_final", "kl_gibbs_final", "kl_slope", "kl_conditional",
@@ -57,9 +61,21 @@ def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cost-strength", type=float, default=1.0, help="lambda (> 0)")
     parser.add_argument("--cost-exponent", type=float, default=None, help="rho of the power-law cost")
     parser.add_argument("--cost-scale", type=float, default=1.0, help="s of the power-law cost")
-    parser.add_argument("--charge", choices=("responses", "neurons"), default="responses",
-                        help="charge the cost on the response noise (default) or on every noisy neuron")
-    parser.add_argument("--steps", type=int, default=3000, help="training steps")
+    parser.add_argument("--charge", choices=CHARGES, default="responses",
+                        help="charge the reliability cost on the response noise covariance (the entropy: the "
+                             "ELBO), on every noisy neuron ('neurons', degenerate), or 'local': every noise "
+                             "source pays for its own sd and every neuron for its own activity")
+    parser.add_argument("--activity-cost-hidden", type=float, default=None,
+                        help="activity cost of each hidden neuron under --charge local (multi-layer; default: "
+                             "the output neurons' coefficient)")
+    parser.add_argument("--learn-decoder", action="store_true",
+                        help="learn the decoder A from the data (random start; activity cost fixed at Q = I)")
+    parser.add_argument("--learn-precision", action="store_true",
+                        help="learn the decoding precision P (full Gaussian likelihood)")
+    parser.add_argument("--precision-shape", choices=PRECISION_SHAPES, default="isotropic",
+                        help="one learned precision for all inputs, or one per input (with --learn-precision)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps (default 3000; 6000 with --charge local)")
     parser.add_argument("--samples", type=int, default=500, help="response samples per test stimulus")
     parser.add_argument("--test-stimuli", type=int, default=None, help="held-out stimuli (per contrast for gsm)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -118,8 +134,19 @@ def _add_spiking_circuit_parser(experiments) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser that shows defaults in --help and reports a bad argument in one line."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sampling-circuits",
+    parser = _Parser(prog="sampling-circuits",
                                      description="Stochastic circuits trained under a cost on reliability, "
                                                  "scored against exact Bayesian posteriors.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -129,6 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     lg = experiments.add_parser("linear-gaussian", help="circuit vs the exact linear-Gaussian posterior")
     _add_circuit_options(lg)
     lg.add_argument("--noise-std", type=float, default=1.0, help="observation noise sd of the task")
+    lg.add_argument("--prior", choices=("identity", "correlated"), default="identity",
+                    help="prior covariance of the latents: identity, or a random correlation matrix")
+    lg.add_argument("--prior-correlation", type=float, default=None,
+                    help="correlation scale in [0, 1) of --prior correlated (default 0.5)")
     gsm = experiments.add_parser("gsm", help="circuit vs the exact Gaussian-scale-mixture posterior")
     _add_circuit_options(gsm)
     gsm.add_argument("--noise-std", type=float, default=0.5, help="observation noise sd of the task")
@@ -183,7 +214,12 @@ def _experiment_kwargs(args) -> dict:
     kwargs = dict(seed=args.seed, n_latent=args.latents, n_input=args.inputs, noise_std=args.noise_std,
                   progress=not args.quiet, architecture=args.architecture, n_hidden=args.hidden,
                   cost=args.cost, cost_strength=args.cost_strength, cost_exponent=args.cost_exponent,
-                  cost_scale=args.cost_scale, charge=args.charge, steps=args.steps, samples=args.samples)
+                  cost_scale=args.cost_scale, charge=args.charge, steps=args.steps, samples=args.samples,
+                  activity_cost_hidden=args.activity_cost_hidden, learn_decoder=args.learn_decoder,
+                  learn_precision=args.learn_precision, precision_shape=args.precision_shape)
+    if getattr(args, "prior", None) is not None:
+        kwargs["prior"] = args.prior
+        kwargs["prior_correlation"] = args.prior_correlation
     if args.activation is not None:
         kwargs["activation"] = args.activation
     if args.test_stimuli is not None:
@@ -233,10 +269,25 @@ def experiment_call(args):
     return EXPERIMENTS[args.experiment], kwargs, label
 
 
+#: Experiments whose --from file must come from one of these experiments.
+_FROM_EXPERIMENTS = {"spiking-circuit": ("linear-gaussian",), "agop": ("linear-gaussian", "gsm")}
+
+
+def check_paths(args) -> None:
+    """Check the output path and any input file before work starts (ValueError naming the option)."""
+    from simulations.results import check_output_path, load_results
+
+    check_output_path(args.out)
+    source = getattr(args, "rate_results", None)
+    if source is not None:
+        load_results(source, _FROM_EXPERIMENTS[args.experiment])
+
+
 def _run(args) -> int:
     from circuits.learning import TrainingDiverged
     from simulations.results import save
 
+    check_paths(args)
     experiment, kwargs, label = experiment_call(args)
     try:
         ds = experiment(**kwargs)
@@ -344,9 +395,9 @@ def _info(args) -> int:
 
 
 def _show(args) -> int:
-    from simulations.results import config_of, load
+    from simulations.results import config_of, load_results
 
-    ds = load(args.path)
+    ds = load_results(args.path)
     print(f"{ds.attrs['experiment']} (sampling-circuits {ds.attrs['package_version']})")
     for key, value in sorted(config_of(ds).items()):
         print(f"  {key} = {value}")

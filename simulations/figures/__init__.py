@@ -18,6 +18,7 @@ from simulations.figures import (
                                  architectures,
                                  contrast,
                                  cost_families,
+                                 emergence,
                                  noise_correlations,
                                  onset,
                                  spiking,
@@ -29,5 +30,5 @@ from simulations.figures._common import main_for, make
 __all__ = ["FIGURES", "make", "main_for"]
 
 #: name -> figure module, in gallery order.
-FIGURES = {module.NAME: module for module in (architectures, cost_families, contrast, onset, ssn_dynamics,
+FIGURES = {module.NAME: module for module in (architectures, cost_families, emergence, contrast, onset, ssn_dynamics,
                                               spontaneous, noise_correlations, spiking)}
