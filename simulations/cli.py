@@ -408,6 +408,16 @@ def _show(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        return _dispatch(args)
+    except BrokenPipeError:
+        # The reader went away (e.g. '| head'): stop quietly, as Unix tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _dispatch(args) -> int:
+    try:
         if args.command == "run":
             return _run(args)
         if args.command == "sweep":

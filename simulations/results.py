@@ -21,7 +21,7 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["variable", "scalar", "parameter_variables", "parameters_of", "new_dataset", "check_units", "save", "load",
-           "config_of", "package_version"]
+           "load_results", "check_output_path", "config_of", "package_version"]
 
 
 def package_version() -> str:
@@ -115,13 +115,25 @@ def config_of(ds: xr.Dataset) -> dict:
     return json.loads(ds.attrs["config"])
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` to netCDF (h5netcdf) atomically: a crash never leaves a half-written file."""
+    """Write ``ds`` to netCDF (h5netcdf) atomically: a crash never leaves a half-written file.
+
+    The file gets the permissions of any new file under the user's umask (0644 under umask
+    022), so colleagues on shared storage can read it; the temporary file it is written to
+    first would otherwise keep mkstemp's private 0600.
+    """
     check_units(ds)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         ds.to_netcdf(tmp, engine="h5netcdf")
         os.replace(tmp, path)
@@ -132,6 +144,53 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 
 
 def load(path: str | os.PathLike) -> xr.Dataset:
-    """Read a results file fully into memory (the file is closed on return)."""
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+    """Read a netCDF file fully into memory (the file is closed on return).
+
+    Raises FileNotFoundError for a missing path and ValueError (one line) for a folder or a
+    file that is not netCDF.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a netCDF results file")
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return ds.load()
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{path} is not a netCDF file written by sampling-circuits "
+                         f"({type(error).__name__} while reading it)") from None
+
+
+def load_results(path: str | os.PathLike, experiments: tuple[str, ...] | None = None) -> xr.Dataset:
+    """``load`` a file this package wrote, checking which experiment it holds.
+
+    experiments : the experiment names accepted (``attrs["experiment"]``); None accepts any.
+    Raises ValueError naming what the file holds and what was expected.
+    """
+    ds = load(path)
+    if "config" not in ds.attrs or "experiment" not in ds.attrs:
+        raise ValueError(f"{path} is a netCDF file but was not written by sampling-circuits (no configuration)")
+    if experiments is not None and ds.attrs["experiment"] not in experiments:
+        raise ValueError(f"{path} holds the results of '{ds.attrs['experiment']}'; expected "
+                         f"{' or '.join(repr(e) for e in experiments)}")
+    return ds
+
+
+def check_output_path(path: str | os.PathLike, option: str = "--out") -> Path:
+    """Check, before any work starts, that ``path`` can take a results file.
+
+    It must end in ``.nc``, must not be a folder, and its folder must exist and be writable.
+    Raises ValueError naming ``option``.
+    """
+    path = Path(path)
+    if path.suffix != ".nc":
+        raise ValueError(f"{option} {path}: a results file name must end in .nc")
+    if path.is_dir():
+        raise ValueError(f"{option} {path}: is a folder; give a file name such as {path / 'results.nc'}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(f"{option} {path}: the folder {folder} does not exist (create it with: mkdir -p {folder})")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {path}: the folder {folder} is not writable")
+    return path

@@ -55,3 +55,106 @@ def test_run_ssn_writes_a_trained_network_that_rebuilds(tmp_path, capsys):
     assert config["objective"] == "mean" and set(params) == {"log_weights", "input_weights", "contrast_weights",
                                                              "input_bias", "log_noise_std"}
     assert model.n_latent == ssn.n_excitatory == 4
+
+
+def _run_cli(argv, capsys):
+    """(exit code, stderr) of the command, whether it returns or exits."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("experiment, options, flag", [
+    ("linear-gaussian", ["--charge", "local", "--architecture", "multi-layer", "--activity-cost-hidden", "-1"],
+     "--activity-cost-hidden"),
+    ("linear-gaussian", ["--charge", "local", "--architecture", "multi-layer", "--activity-cost-hidden", "nan"],
+     "--activity-cost-hidden"),
+    ("linear-gaussian", ["--charge", "local", "--architecture", "multi-layer", "--activity-cost-hidden", "inf"],
+     "--activity-cost-hidden"),
+    ("linear-gaussian", ["--architecture", "multi-layer", "--activity-cost-hidden", "1"], "--activity-cost-hidden"),
+    ("linear-gaussian", ["--charge", "local", "--activity-cost-hidden", "1"], "--activity-cost-hidden"),
+    ("linear-gaussian", ["--prior", "correlated", "--prior-correlation", "1"], "--prior-correlation"),
+    ("linear-gaussian", ["--prior", "correlated", "--prior-correlation", "-0.5"], "--prior-correlation"),
+    ("linear-gaussian", ["--prior-correlation", "0.3"], "--prior-correlation"),
+    ("linear-gaussian", ["--precision-shape", "full", "--learn-precision"], "--precision-shape"),
+    ("linear-gaussian", ["--precision-shape", "diagonal"], "--precision-shape"),
+    ("linear-gaussian", ["--charge", "synapses"], "--charge"),
+    ("gsm", ["--learn-decoder"], "--learn-decoder"),
+    ("gsm", ["--learn-precision"], "--learn-precision"),
+])
+def test_bad_local_cost_and_learned_model_options_fail_in_one_line(tmp_path, capsys, experiment, options, flag):
+    """Each: exit code 2, one line on stderr that starts with 'error:' and names the option, no file."""
+    out = tmp_path / "x.nc"
+    code, err = _run_cli(["run", experiment, "--seed", "1", "--out", str(out)] + options + SMALL, capsys)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and flag in lines[0], err
+    assert not out.exists()
+
+
+def test_local_charge_and_learned_model_run_from_the_command(tmp_path, capsys):
+    out = tmp_path / "lg.nc"
+    command = ["run", "linear-gaussian", "--architecture", "multi-layer", "--charge", "local",
+               "--activity-cost-hidden", "2", "--learn-decoder", "--learn-precision", "--precision-shape", "diagonal",
+               "--prior", "correlated", "--prior-correlation", "0.3", "--seed", "1", "--out", str(out)]
+    assert main(command + SMALL) == 0
+    printed = capsys.readouterr().out
+    assert "objective_gap" in printed and "heldout_loglik_ml" in printed
+    config = config_of(load(out))
+    assert (config["charge"], config["activity_cost_hidden"], config["precision_shape"]) == ("local", 2.0, "diagonal")
+    assert config["prior_correlation"] == 0.3 and config["learn_decoder"] and config["learn_precision"]
+    assert load(out).decoding_precision.dims == ("obs",)
+
+
+def _results_file(path, experiment):
+    from simulations.results import new_dataset, save, variable
+
+    return save(new_dataset({"value": variable((), 1.0, "1")}, None, {"seed": 1, "experiment": experiment},
+                            experiment), path)
+
+
+def test_bad_paths_fail_fast_in_one_line_before_any_work(tmp_path, capsys):
+    """--out and --from problems: exit 2, one 'error:' line naming the problem, no file, no training
+    (each answered in well under 5 s: the check runs before the experiment is even built)."""
+    import time
+
+    readme = tmp_path / "README.md"
+    readme.write_text("# not netCDF\n")
+    (tmp_path / "folder.nc").mkdir()
+    gsm_file = _results_file(tmp_path / "gsm.nc", "gsm")
+    lg = ["run", "linear-gaussian", "--seed", "1"] + SMALL
+    cases = [
+        (lg + ["--out", str(tmp_path / "folder.nc")], "is a folder"),
+        (lg + ["--out", str(tmp_path / "plainname")], "must end in .nc"),
+        (lg + ["--out", str(tmp_path / "no" / "such" / "x.nc")], "mkdir -p"),
+        (["show", str(readme)], "not a netCDF file"),
+        (["show", str(tmp_path / "missing.nc")], "no such file"),
+        (["show", str(tmp_path / "folder.nc")], "is a folder"),
+        (["run", "spiking-circuit", "--from", str(readme), "--seed", "1", "--out", str(tmp_path / "s.nc")],
+         "not a netCDF file"),
+        (["run", "spiking-circuit", "--from", str(gsm_file), "--seed", "1", "--out", str(tmp_path / "s.nc")],
+         "holds the results of 'gsm'; expected 'linear-gaussian'"),
+        (["run", "agop", "--from", str(readme), "--seed", "1", "--out", str(tmp_path / "a.nc")],
+         "not a netCDF file"),
+    ]
+    for argv, message in cases:
+        started = time.perf_counter()
+        code, err = _run_cli(argv, capsys)
+        assert time.perf_counter() - started < 5
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], (argv, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "folder.nc", "gsm.nc"]
+
+
+def test_results_files_are_readable_by_group_and_others_under_umask_022(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        path = _results_file(tmp_path / "r.nc", "gsm")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
