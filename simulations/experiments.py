@@ -30,7 +30,8 @@ from simulations.results import config_of, new_dataset, parameter_variables, par
 from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
 from simulations.ssn_experiments import run_ssn
 
-__all__ = ["ARCHITECTURES", "CircuitOptions", "run_linear_gaussian", "run_gsm", "trained_circuit", "EXPERIMENTS"]
+__all__ = ["ARCHITECTURES", "CircuitOptions", "run_linear_gaussian", "run_gsm", "trained_circuit", "check_options",
+           "EXPERIMENTS"]
 
 ARCHITECTURES = ("single-layer", "multi-layer", "recurrent")
 #: Training steps by charge when none are given (see ``CircuitOptions``).
@@ -416,6 +417,28 @@ def run_linear_gaussian(seed: int, n_latent: int = 4, n_input: int = 8, noise_st
                      config, "linear-gaussian")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds
+
+
+def check_options(experiment: str, kwargs: dict) -> None:
+    """Validate a rate-circuit experiment's keyword arguments without running it (ValueError,
+    naming the option). The sweep calls this for every grid point before the first one runs."""
+    if experiment not in ("linear-gaussian", "gsm"):
+        return
+    kwargs = dict(kwargs)
+    if experiment == "gsm" and kwargs.get("architecture") == "multi-layer":
+        kwargs.setdefault("activation", "relu")
+    options = CircuitOptions(**{name: kwargs[name] for name in CircuitOptions.__dataclass_fields__ if name in kwargs})
+    count("seed", kwargs["seed"], 0)
+    for name in ("n_latent", "n_input", "n_test"):
+        if name in kwargs:
+            count(name, kwargs[name], 1)
+    if experiment == "gsm":
+        for name, flag in (("learn_decoder", "--learn-decoder"), ("learn_precision", "--learn-precision")):
+            if getattr(options, name):
+                raise ValueError(f"{name} ({flag}) is supported by the linear-gaussian experiment only")
+    else:
+        task_prior_cov(kwargs.get("prior", "identity"), kwargs.get("n_latent", 4), kwargs.get("prior_correlation"),
+                       np.random.default_rng(0))
 
 
 def gsm_model(rng: np.random.Generator, n_latent: int, n_input: int, noise_std: float,

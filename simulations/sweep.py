@@ -151,7 +151,24 @@ def validate_config(raw: dict) -> SweepConfig:
     for dest in required:
         if dest not in sections["fixed"] and dest not in sections["grid"]:
             raise ValueError(f"{dest}: required by 'run {raw['experiment']}'; set it in [fixed] or [grid]")
-    return SweepConfig(raw["experiment"], Path(raw["out"]), sections["fixed"], sections["grid"])
+    config = SweepConfig(raw["experiment"], Path(raw["out"]), sections["fixed"], sections["grid"])
+    _check_points(config)
+    return config
+
+
+def _check_points(config: SweepConfig) -> None:
+    """Validate every point's options as its run would, so a bad value fails before any point runs."""
+    from simulations.cli import build_parser, experiment_call
+    from simulations.experiments import check_options
+
+    parser = build_parser()
+    for point in config.points():
+        args = parser.parse_args(config.argv(point, Path("point.nc")))
+        _, kwargs, _ = experiment_call(args)
+        try:
+            check_options(config.experiment, kwargs)
+        except ValueError as error:
+            raise ValueError(f"grid point {config.point_name(point)}: {error}") from None
 
 
 def read_config(path: str | os.PathLike) -> SweepConfig:

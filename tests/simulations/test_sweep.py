@@ -106,6 +106,13 @@ def test_a_failing_point_is_recorded_and_the_others_finish(client, tmp_path):
         ('experiment = "nope"\nout = "o"\n[grid]\nseed = [1]', "experiment"),
         ('experiment = "gsm"\n[grid]\nseed = [1]', "out"),
         ('experiment = "gsm"\nout = "o"\n[grid\nseed = [1]', "TOML"),
+        # Options that parse but do not validate: every grid point is checked before any runs.
+        ('experiment = "gsm"\nout = "o"\n[grid]\nseed = [1]\ncost-strength = [1.0, -1.0]',
+         r"grid point seed=1_cost_strength=-1.0: strength must be"),
+        ('experiment = "linear-gaussian"\nout = "o"\n[fixed]\ncharge = "local"\n[grid]\nseed = [1]\n'
+         'activity-cost-hidden = [1.0, -2.0]', "--activity-cost-hidden"),
+        ('experiment = "linear-gaussian"\nout = "o"\n[grid]\nseed = [1, 2]\nprior-correlation = [0.2]',
+         "--prior-correlation"),
     ],
 )
 def test_malformed_config_is_rejected_before_any_work(tmp_path, capsys, monkeypatch, text, match):
