@@ -45,6 +45,21 @@ _METRIC_ORDER = ("kl_moment_matched", "mean_field_floor", "kl_true_posterior", "
                  "ssn_loss_covariance")
 
 
+_QUICK_HELP = "smoke run at small sizes (checks the pipeline, not the science)"
+
+#: What ``run --quick`` changes, per experiment (keyword arguments of the experiment function);
+#: an explicit --steps still wins.
+QUICK = {
+    "linear-gaussian": dict(steps=200, samples=50, n_test=4, n_train=2000, n_heldout=500),
+    "gsm": dict(steps=200, samples=50, n_test=2, n_train=2000),
+    "boltzmann": dict(duration=2.0, n_checkpoints=5),
+    "spiking-circuit": dict(n_trials=40, window=0.2),
+    "implicit-em": dict(n_samples=300, gradient_iterations=200),
+    "agop": dict(dim=4),
+    "ssn": dict(steps=10, n_images=8),
+}
+
+
 def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
     from simulations.experiments import ARCHITECTURES
 
@@ -79,6 +94,7 @@ def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=500, help="response samples per test stimulus")
     parser.add_argument("--test-stimuli", type=int, default=None, help="held-out stimuli (per contrast for gsm)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
 
 
 def _clamp(text: str) -> dict[int, int]:
@@ -116,6 +132,7 @@ def _add_boltzmann_parser(experiments) -> None:
     parser.add_argument("--target", choices=TARGETS, default="numpy", help="Brian2 code-generation target")
     parser.add_argument("--plot", default=None, help="also write the log-log KL-vs-time plot here (PNG, PDF)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
 
 
 def _add_spiking_circuit_parser(experiments) -> None:
@@ -132,6 +149,7 @@ def _add_spiking_circuit_parser(experiments) -> None:
     parser.add_argument("--neuron", choices=("poisson", "lif"), default="poisson", help="ON / OFF neuron model")
     parser.add_argument("--target", choices=TARGETS, default="numpy", help="Brian2 code-generation target")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -172,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     implicit.add_argument("--out", required=True, help="output netCDF file")
     implicit.add_argument("--plot", default=None, help="also write the log-likelihood plot here")
     implicit.add_argument("--quiet", action="store_true", help="no progress bar")
+    implicit.add_argument("--quick", action="store_true", help=_QUICK_HELP)
     agop = experiments.add_parser("agop", help="the Neural Feature Ansatz (AGOP) on networks, the RFM and a circuit")
     agop.add_argument("--seed", type=int, required=True, help="seed of everything random")
     agop.add_argument("--out", required=True, help="output netCDF file")
@@ -179,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="optional results file of a feed-forward run gsm / run linear-gaussian circuit")
     agop.add_argument("--plot", default=None, help="also write the correlation-vs-exponent plot here")
     agop.add_argument("--quiet", action="store_true", help="no progress bar")
+    agop.add_argument("--quick", action="store_true", help=_QUICK_HELP)
     ssn = experiments.add_parser("ssn", help="stochastic E/I circuit (SSN) trained to sample the GSM posterior")
     ssn.add_argument("--seed", type=int, required=True, help="seed of everything random")
     ssn.add_argument("--out", required=True, help="output netCDF file")
@@ -186,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="match the posterior's mean, variance and covariance, or its mean only (control)")
     ssn.add_argument("--steps", type=int, default=1200, help="training steps")
     ssn.add_argument("--quiet", action="store_true", help="no progress bar")
+    ssn.add_argument("--quick", action="store_true", help=_QUICK_HELP)
     figures = commands.add_parser("figures", help="build figures: an image per format and the netCDF behind it")
     figures.add_argument("names", nargs="*", metavar="NAME", help="figures to build (default: all); "
                          "see 'sampling-circuits figures --list'")
@@ -266,6 +287,12 @@ def experiment_call(args):
         label = f"{args.neuron} neurons from {args.rate_results}"
     else:
         kwargs, label = _experiment_kwargs(args), args.architecture
+    if getattr(args, "quick", False):
+        explicit_steps = kwargs.get("steps") if args.experiment in ("linear-gaussian", "gsm") else None
+        kwargs.update(QUICK[args.experiment])
+        if explicit_steps is not None:
+            kwargs["steps"] = explicit_steps
+        label += " (quick)"
     return EXPERIMENTS[args.experiment], kwargs, label
 
 

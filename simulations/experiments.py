@@ -202,6 +202,16 @@ def _circuit_outputs(circuit, params, x, responses: dict, posterior_mean, poster
     return data_vars, metrics
 
 
+def _parameter_coords(params) -> dict:
+    """Index coordinates of the parameter dims that no other variable defines."""
+    coords = {"first_layer": variable("first_layer", np.arange(np.shape(params["input_bias"])[0]), "1",
+                                      "neuron of the first layer (hidden for a multi-layer circuit)")}
+    if "log_decoding_precision" in params:
+        coords["precision"] = variable("precision", np.arange(np.shape(params["log_decoding_precision"])[0]), "1",
+                                       "learned decoding precision component (one if isotropic)")
+    return coords
+
+
 def _coords(n_stimuli, n_samples, n_obs, n_latent, n_steps, n_hidden=0):
     coords = {
         "stimulus": variable("stimulus", np.arange(n_stimuli), "1", "test stimulus index"),
@@ -215,6 +225,16 @@ def _coords(n_stimuli, n_samples, n_obs, n_latent, n_steps, n_hidden=0):
         coords["hidden"] = variable("hidden", np.arange(n_hidden), "1", "hidden neuron")
     return coords
 
+
+#: Named dims of the rate circuits' parameters (``first_layer``: the neurons the input reaches
+#: first: the representation neurons of a single-layer or recurrent circuit, the hidden ones of
+#: a multi-layer circuit), so that files of different architectures merge (``load_sweep``).
+PARAMETER_DIMS = {
+    "input_weights": ("first_layer", "obs"), "input_bias": ("first_layer",), "log_noise_std": ("latent",),
+    "hidden_log_noise_std": ("hidden",), "readout_weights": ("latent", "hidden"), "readout_bias": ("latent",),
+    "recurrent_weights": ("latent", "latent_"), "gate_weights": ("latent", "obs"), "decoder": ("obs", "latent"),
+    "log_decoding_precision": ("precision",),
+}
 
 #: Parameters recorded during training (every 100 steps): the noise sds, to show they converge.
 TRACKED_PARAMETERS = ("log_noise_std", "hidden_log_noise_std")
@@ -231,8 +251,8 @@ def _history_variables(history) -> dict:
             out[name] = variable("step", history[name].values, history[name].attrs["units"],
                                  history[name].attrs["description"])
     if "check_step" in history.coords:
-        out["trace_step"] = variable("check", history["check_step"].values, "1",
-                                     "optimiser step after which trace_* was recorded")
+        out["check"] = variable("check", history["check_step"].values, "1",
+                                "optimiser step after which trace_* was recorded")
     return out
 
 
@@ -249,7 +269,7 @@ def _common_variables(model, x, z, posterior_mean, circuit_vars, metrics, histor
         **{name: scalar(value, _METRIC_UNITS.get(name, "1"), _METRIC_DESCRIPTIONS[name])
            for name, value in metrics.items()},
         **_history_variables(history),
-        **parameter_variables(params),
+        **parameter_variables(params, dims=PARAMETER_DIMS),
     }
 
 
@@ -413,8 +433,8 @@ def run_linear_gaussian(seed: int, n_latent: int = 4, n_input: int = 8, noise_st
               "n_heldout": n_heldout, **options.__dict__}
     if prior == "correlated":
         config["prior_correlation"] = DEFAULT_PRIOR_CORRELATION if prior_correlation is None else prior_correlation
-    ds = new_dataset(data_vars, _coords(n_test, options.samples, n_input, n_latent, options.steps, n_hidden),
-                     config, "linear-gaussian")
+    coords = {**_coords(n_test, options.samples, n_input, n_latent, options.steps, n_hidden), **_parameter_coords(params)}
+    ds = new_dataset(data_vars, coords, config, "linear-gaussian")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds
 
@@ -495,7 +515,8 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
                           activity_cost=np.linalg.inv(model.prior_cov), contrast_nodes=nodes, contrast_weights=weights,
                           **options.objective_options())
     key_train, key_test = jax.random.split(jax.random.PRNGKey(seed))
-    params, history = train(circuit, objective, train_x, key_train, options.training_config(), progress=progress)
+    params, history = train(circuit, objective, train_x, key_train, options.training_config(), progress=progress,
+                            track=TRACKED_PARAMETERS)
     responses = _sample_responses(circuit, params, jnp.asarray(x_test), key_test, options)
     circuit_vars, metrics = _circuit_outputs(circuit, params, x_test, responses, posterior.mean, posterior.cov, z_test)
 
@@ -531,6 +552,7 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     coords = _coords(n_stim, options.samples, n_input, n_latent, options.steps,
                      responses["hidden"].shape[-1] if "hidden" in responses else 0)
     coords["contrast_level"] = variable("contrast_level", levels, "1", "test contrast levels")
+    coords.update(_parameter_coords(params))
     config = {"experiment": "gsm", "seed": seed, "n_latent": n_latent, "n_input": n_input, "noise_std": noise_std,
               "contrast_shape": contrast_shape, "contrast_scale": contrast_scale,
               "contrast_levels": levels.tolist(), "n_train": n_train, "n_test": n_test, **options.__dict__}

@@ -46,14 +46,24 @@ def scalar(value, units: str = "1", description: str = "") -> xr.Variable:
     return variable((), float(value), units, description)
 
 
-def parameter_variables(params: Mapping, description: str = "trained circuit parameter") -> dict:
-    """Trained parameters as variables ``param_<name>`` (dims ``param_<name>_<axis>``), the
-    form ``parameters_of`` reads back; each described as ``f"{description} {name}"``."""
+def parameter_variables(params: Mapping, description: str = "trained circuit parameter",
+                        dims: Mapping[str, tuple[str, ...]] | None = None) -> dict:
+    """Trained parameters as variables ``param_<name>``, the form ``parameters_of`` reads back;
+    each described as ``f"{description} {name}"``.
+
+    dims : parameter name -> named dims (e.g. ``("latent", "hidden")``). Named dims let files
+        whose parameters differ in shape (a sweep over architectures) merge, padded with NaN,
+        provided each dim has an index coordinate. A parameter not listed gets the generic
+        dims ``param_<name>_<axis>``.
+    """
+    dims = dims or {}
     out = {}
     for name, value in params.items():
         value = np.asarray(value, dtype=float)
-        dims = tuple(f"param_{name}_{axis}" for axis in range(value.ndim))
-        out[f"param_{name}"] = variable(dims, value, "1", f"{description} {name}")
+        names = dims.get(name) or tuple(f"param_{name}_{axis}" for axis in range(value.ndim))
+        if len(names) != value.ndim:
+            raise ValueError(f"dims for parameter {name!r} must have {value.ndim} names, got {names}")
+        out[f"param_{name}"] = variable(names, value, "1", f"{description} {name}")
     return out
 
 

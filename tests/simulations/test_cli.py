@@ -158,3 +158,23 @@ def test_results_files_are_readable_by_group_and_others_under_umask_022(tmp_path
     finally:
         os.umask(previous)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_run_quick_is_a_smoke_run_of_each_experiment(tmp_path, capsys):
+    """Every experiment has --quick; the rate experiments' quick run is small (200 steps)."""
+    from simulations.cli import QUICK, build_parser
+
+    assert set(QUICK) == set(build_parser().run_parsers)
+    out = tmp_path / "lg.nc"
+    assert main(["run", "linear-gaussian", "--seed", "1", "--quick", "--quiet", "--out", str(out)]) == 0
+    config = config_of(load(out))
+    assert (config["steps"], config["samples"], config["n_train"]) == (200, 50, 2000)
+    assert main(["run", "gsm", "--seed", "1", "--quick", "--quiet", "--steps", "30", "--out", str(out)]) == 0
+    assert config_of(load(out))["steps"] == 30  # an explicit --steps wins
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["run", "linear-gaussian", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: responses)" in text and "(default: 500)" in text

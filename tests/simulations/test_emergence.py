@@ -39,7 +39,7 @@ def test_local_charge_trains_with_finite_converged_noise(local_runs, architectur
                 continue
             sd = np.exp(ds[name].values)  # (check, neuron)
             assert np.all(np.isfinite(sd)) and np.all(sd < 10)
-            last_fifth = ds.trace_step.values >= 0.8 * ds.trace_step.values[-1]
+            last_fifth = ds.check.values >= 0.8 * ds.check.values[-1]
             window = sd[last_fifth]
             relative_change = np.abs(window - window[-1]) / window[-1]
             assert relative_change.max() < 0.05, (architecture, seed, name, relative_change.max())

@@ -141,3 +141,18 @@ def test_a_running_scheduler_is_reached_by_address(client, tmp_path):
     assert run_sweep(config, scheduler=client.scheduler.address, progress=False)["done"] == 1
     assert (config.out / "points" / "seed=4.nc").exists()
     assert len((config.out / "log.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_sweep_over_architectures_loads_as_one_dataset(client, tmp_path):
+    """Parameters have named dims with index coordinates, so points whose parameters differ in
+    shape (a multi-layer circuit has hidden neurons, the others none) merge, padded with NaN."""
+    config = validate_config({"experiment": "linear-gaussian", "out": str(tmp_path / "arch"), "fixed": dict(TINY),
+                              "grid": {"architecture": ["single-layer", "multi-layer", "recurrent"], "seed": [1, 2]}})
+    assert run_sweep(config, client=client, progress=False)["done"] == 6
+    combined = load_sweep(config.out)
+    assert combined["kl_moment_matched"].dims == ("architecture", "seed")
+    assert combined["kl_moment_matched"].notnull().all()
+    readout = combined["param_readout_weights"]
+    assert readout.notnull().sel(architecture="multi-layer").all()
+    assert readout.isnull().sel(architecture=["single-layer", "recurrent"]).all()
+    assert combined["param_input_weights"].sizes["first_layer"] == 8  # the multi-layer's 2K hidden neurons
