@@ -433,7 +433,8 @@ def run_linear_gaussian(seed: int, n_latent: int = 4, n_input: int = 8, noise_st
               "n_heldout": n_heldout, **options.__dict__}
     if prior == "correlated":
         config["prior_correlation"] = DEFAULT_PRIOR_CORRELATION if prior_correlation is None else prior_correlation
-    coords = {**_coords(n_test, options.samples, n_input, n_latent, options.steps, n_hidden), **_parameter_coords(params)}
+    coords = {**_coords(n_test, options.samples, n_input, n_latent, options.steps, n_hidden),
+              **_parameter_coords(params)}
     ds = new_dataset(data_vars, coords, config, "linear-gaussian")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds
