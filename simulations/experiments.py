@@ -8,34 +8,36 @@ generator for the task and its data, a JAX key for the circuit.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import xarray as xr
-from scipy import stats
 
 from analysis.compare import compare_to_gaussian, gaussian_kl, mean_field_kl_floor, moment_match
-from analysis.generative import GaussianScaleMixture, LinearGaussian
-from analysis.linear_models import PRIORS, correlated_prior_cov, heldout_loglik, ml_marginal_cov
+from analysis.generative import LinearGaussian
+from analysis.linear_models import heldout_loglik, ml_marginal_cov
 from circuits._validation import count
-from circuits.feedforward import FeedforwardCircuit
-from circuits.learning import CHARGES, PRECISION_SHAPES, Objective, TrainingConfig, train
+from circuits.learning import Objective, train
 from circuits.optimum import check_linear, data_moments, expected_objective, optimal_circuit, response_moments
 from circuits.recurrent import RecurrentCircuit
-from circuits.reliability import make_cost
-from simulations.learning_experiments import run_agop, run_implicit_em
-from simulations.results import config_of, new_dataset, parameter_variables, parameters_of, scalar, variable
-from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
-from simulations.ssn_experiments import run_ssn
+from simulations.results import new_dataset, parameter_variables, scalar, variable
+from simulations.tasks import (
+    ARCHITECTURES,
+    DEFAULT_PRIOR_CORRELATION,
+    DEFAULT_STEPS,
+    CircuitOptions,
+    check_options,
+    contrast_quadrature,
+    default_loading_matrix,
+    gsm_model,
+    task_prior_cov,
+    trained_circuit,
+)
 
-__all__ = ["ARCHITECTURES", "CircuitOptions", "run_linear_gaussian", "run_gsm", "trained_circuit", "check_options",
-           "EXPERIMENTS"]
-
-ARCHITECTURES = ("single-layer", "multi-layer", "recurrent")
-#: Training steps by charge when none are given (see ``CircuitOptions``).
-DEFAULT_STEPS = {"responses": 3000, "neurons": 3000, "local": 6000}
+# ARCHITECTURES, CircuitOptions, ... live in simulations.tasks and are re-exported for convenience.
+__all__ = ["run_linear_gaussian", "run_gsm", "implied_model", "ARCHITECTURES", "DEFAULT_STEPS", "CircuitOptions",
+           "trained_circuit", "check_options", "default_loading_matrix", "gsm_model", "contrast_quadrature",
+           "task_prior_cov", "DEFAULT_PRIOR_CORRELATION"]
 
 _METRIC_UNITS = {name: "nats" for name in (
     "kl_moment_matched", "mean_field_floor", "kl_true_posterior", "kl_implied_posterior", "implied_mean_field_floor",
@@ -71,118 +73,11 @@ _METRIC_DESCRIPTIONS = {
 }
 
 
-@dataclass(frozen=True)
-class CircuitOptions:
-    """Circuit, cost and training options shared by the rate-circuit experiments.
-
-    architecture : one of ARCHITECTURES. n_hidden : hidden width of the multi-layer
-    circuit (default 2 K). activation : of the first feed-forward layer. cost : ``log``, ``power`` or ``biophysical``;
-    cost_strength, cost_exponent, cost_scale : its parameters (``circuits.reliability``).
-    charge : ``responses``, ``neurons`` or ``local`` (``circuits.learning``).
-    activity_cost_hidden : activity cost of each hidden neuron under the ``local`` charge
-    (default: the output neurons' coefficient). learn_decoder, learn_precision,
-    precision_shape : learn the generative model's decoder and decoding precision
-    (``isotropic`` or ``diagonal``). steps, batch_size, learning_rate : training; steps
-    defaults to ``DEFAULT_STEPS[charge]`` (the local charge has slow directions, e.g. unused
-    hidden neurons drifting to zero readout: at 3000 steps a multi-layer circuit under it
-    was measured 0.026 nats per input above the closed-form optimum, at 6000 steps 0.0006).
-    samples : response samples per test stimulus.
-    tau, dt : recurrent time constant and step, seconds; burn_in : seconds simulated from
-    rest before a recurrent response is read.
-
-    Errors name the command-line option as well as the field (``--activity-cost-hidden``).
-    """
-
-    architecture: str = "single-layer"
-    n_hidden: int | None = None
-    activation: str = "linear"
-    cost: str = "log"
-    cost_strength: float = 1.0
-    cost_exponent: float | None = None
-    cost_scale: float = 1.0
-    charge: str = "responses"
-    activity_cost_hidden: float | None = None
-    learn_decoder: bool = False
-    learn_precision: bool = False
-    precision_shape: str = "isotropic"
-    steps: int | None = None
-    batch_size: int = 64
-    learning_rate: float = 0.02
-    samples: int = 500
-    tau: float = 0.02
-    dt: float = 0.001
-    burn_in: float = 1.0
-
-    def __post_init__(self):
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {', '.join(ARCHITECTURES)}; got {self.architecture!r}")
-        if self.samples < 2:
-            raise ValueError(f"samples must be >= 2, got {self.samples}")
-        if not self.burn_in > 0:
-            raise ValueError(f"burn_in must be > 0 seconds, got {self.burn_in}")
-        make_cost(self.cost, self.cost_strength, self.cost_exponent, self.cost_scale)  # validates
-        if self.charge not in CHARGES:
-            raise ValueError(f"charge (--charge) must be one of {', '.join(CHARGES)}; got {self.charge!r}")
-        if self.steps is None:
-            object.__setattr__(self, "steps", DEFAULT_STEPS[self.charge])
-        if self.activity_cost_hidden is not None:
-            hidden_cost = self.activity_cost_hidden
-            if isinstance(hidden_cost, bool) or not isinstance(hidden_cost, (int, float)) \
-                    or not np.isfinite(hidden_cost) or hidden_cost < 0:
-                raise ValueError("activity_cost_hidden (--activity-cost-hidden) must be a finite number >= 0, "
-                                 f"got {hidden_cost!r}")
-            if self.charge != "local":
-                raise ValueError("activity_cost_hidden (--activity-cost-hidden) applies to --charge local only, "
-                                 f"not to --charge {self.charge}")
-            if self.architecture != "multi-layer":
-                raise ValueError("activity_cost_hidden (--activity-cost-hidden) applies to the multi-layer "
-                                 f"architecture only (the {self.architecture} circuit has no hidden neurons)")
-        if self.precision_shape not in PRECISION_SHAPES:
-            raise ValueError(f"precision_shape (--precision-shape) must be one of {', '.join(PRECISION_SHAPES)}; "
-                             f"got {self.precision_shape!r}")
-        if self.precision_shape != "isotropic" and not self.learn_precision:
-            raise ValueError("precision_shape (--precision-shape) applies to a learned precision only: "
-                             "add --learn-precision")
-
-    def build_circuit(self, n_input: int, n_output: int, noise_gating: bool = False):
-        if self.architecture == "recurrent":
-            return RecurrentCircuit(n_input, n_output, tau=self.tau, dt=self.dt)
-        n_hidden = 0 if self.architecture == "single-layer" else (self.n_hidden or 2 * n_output)
-        return FeedforwardCircuit(n_input, n_output, n_hidden=n_hidden, activation=self.activation,
-                                  noise_gating=noise_gating)
-
-    def training_config(self) -> TrainingConfig:
-        return TrainingConfig(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate)
-
-    def reliability(self):
-        return make_cost(self.cost, self.cost_strength, self.cost_exponent, self.cost_scale)
-
-    def objective_options(self) -> dict:
-        """The ``Objective`` keyword arguments these options set."""
-        return dict(reliability=self.reliability(), charge=self.charge, learn_decoder=self.learn_decoder,
-                    learn_precision=self.learn_precision, precision_shape=self.precision_shape,
-                    hidden_activity_cost=self.activity_cost_hidden)
-
-
-
-
 def _sample_responses(circuit, params, x, key, options: CircuitOptions) -> dict:
     if isinstance(circuit, RecurrentCircuit):
         burn_in_steps = int(round(options.burn_in / options.dt))
         return circuit.sample(params, x, key, options.samples, burn_in_steps=burn_in_steps)
     return circuit.sample(params, x, key, options.samples)
-
-
-def trained_circuit(rate_results: xr.Dataset):
-    """The circuit of a rate-circuit results file, rebuilt from its configuration, and its trained
-    parameters: (circuit, params, config)."""
-    config = config_of(rate_results)
-    if config.get("experiment") not in ("linear-gaussian", "gsm"):
-        raise ValueError(f"expected a linear-gaussian or gsm results file, got {config.get('experiment')!r}")
-    fields = {name: config[name] for name in CircuitOptions.__dataclass_fields__ if name in config}
-    circuit = CircuitOptions(**fields).build_circuit(config["n_input"], config["n_latent"],
-                                                     noise_gating=config["experiment"] == "gsm")
-    return circuit, parameters_of(rate_results), config
 
 
 def _circuit_outputs(circuit, params, x, responses: dict, posterior_mean, posterior_cov, z_true) -> dict:
@@ -271,33 +166,6 @@ def _common_variables(model, x, z, posterior_mean, circuit_vars, metrics, histor
         **_history_variables(history),
         **parameter_variables(params, dims=PARAMETER_DIMS),
     }
-
-
-def default_loading_matrix(n_obs: int, n_latent: int, rng: np.random.Generator) -> np.ndarray:
-    """Random generative weights A (D, K): i.i.d. N(0, 1) entries."""
-    return rng.normal(size=(n_obs, n_latent))
-
-
-#: Default correlation scale of the correlated prior.
-DEFAULT_PRIOR_CORRELATION = 0.5
-
-
-def task_prior_cov(prior: str, n_latent: int, prior_correlation: float | None,
-                   rng: np.random.Generator) -> np.ndarray:
-    """The prior covariance of the linear-Gaussian task: identity, or ``correlated_prior_cov``
-    (``prior_correlation`` None means ``DEFAULT_PRIOR_CORRELATION``; it is an error with the identity)."""
-    if prior not in PRIORS:
-        raise ValueError(f"prior (--prior) must be one of {', '.join(PRIORS)}; got {prior!r}")
-    if prior == "identity":
-        if prior_correlation is not None:
-            raise ValueError("prior_correlation (--prior-correlation) applies to --prior correlated only")
-        return np.eye(n_latent)
-    if prior_correlation is None:
-        prior_correlation = DEFAULT_PRIOR_CORRELATION
-    if isinstance(prior_correlation, bool) or not isinstance(prior_correlation, (int, float)) \
-            or not 0 <= prior_correlation < 1:
-        raise ValueError(f"prior_correlation (--prior-correlation) must lie in [0, 1), got {prior_correlation!r}")
-    return correlated_prior_cov(n_latent, prior_correlation, rng)
 
 
 def _median_kl(samples, mean, cov) -> float:
@@ -440,41 +308,6 @@ def run_linear_gaussian(seed: int, n_latent: int = 4, n_input: int = 8, noise_st
     return ds
 
 
-def check_options(experiment: str, kwargs: dict) -> None:
-    """Validate a rate-circuit experiment's keyword arguments without running it (ValueError,
-    naming the option). The sweep calls this for every grid point before the first one runs."""
-    if experiment not in ("linear-gaussian", "gsm"):
-        return
-    kwargs = dict(kwargs)
-    if experiment == "gsm" and kwargs.get("architecture") == "multi-layer":
-        kwargs.setdefault("activation", "relu")
-    options = CircuitOptions(**{name: kwargs[name] for name in CircuitOptions.__dataclass_fields__ if name in kwargs})
-    count("seed", kwargs["seed"], 0)
-    for name in ("n_latent", "n_input", "n_test"):
-        if name in kwargs:
-            count(name, kwargs[name], 1)
-    if experiment == "gsm":
-        for name, flag in (("learn_decoder", "--learn-decoder"), ("learn_precision", "--learn-precision")):
-            if getattr(options, name):
-                raise ValueError(f"{name} ({flag}) is supported by the linear-gaussian experiment only")
-    else:
-        task_prior_cov(kwargs.get("prior", "identity"), kwargs.get("n_latent", 4), kwargs.get("prior_correlation"),
-                       np.random.default_rng(0))
-
-
-def gsm_model(rng: np.random.Generator, n_latent: int, n_input: int, noise_std: float,
-              contrast_shape: float = 2.0, contrast_scale: float = 0.5) -> GaussianScaleMixture:
-    """The GSM task of the experiments: A drawn from ``rng`` (i.i.d. N(0, 1)), prior N(0, I)."""
-    return GaussianScaleMixture(default_loading_matrix(n_input, n_latent, rng), np.eye(n_latent), noise_std,
-                                contrast_shape, contrast_scale)
-
-
-def contrast_quadrature(shape: float, scale: float, n_nodes: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Equal-weight nodes at the Gamma prior's (j + 1/2) / J quantiles (midpoint rule in probability)."""
-    nodes = stats.gamma.ppf((np.arange(n_nodes) + 0.5) / n_nodes, shape, scale=scale)
-    return nodes, np.full(n_nodes, 1.0 / n_nodes)
-
-
 def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0.5,
             contrast_shape: float = 2.0, contrast_scale: float = 0.5,
             contrast_levels=(0.25, 0.5, 1.0, 2.0, 4.0), n_train: int = 20_000, n_test: int = 8,
@@ -560,8 +393,3 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     ds = new_dataset(data_vars, coords, config, "gsm")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds
-
-
-EXPERIMENTS = {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann,
-               "spiking-circuit": run_spiking_circuit, "implicit-em": run_implicit_em, "agop": run_agop,
-               "ssn": run_ssn}

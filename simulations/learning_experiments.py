@@ -228,8 +228,8 @@ def run_agop(seed: int, rate_results=None, dim: int = 8, progress: bool = True) 
 
 def _circuit_variability_agop(rate_results):
     """AGOP of a trained feed-forward circuit's noise sds sigma(x) over its test inputs."""
-    from simulations.experiments import trained_circuit
     from simulations.results import config_of, load
+    from simulations.tasks import trained_circuit
 
     if not isinstance(rate_results, xr.Dataset):
         rate_results = load(rate_results)

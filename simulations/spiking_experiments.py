@@ -223,8 +223,8 @@ def _clamped_run(sampler, machine: BoltzmannMachine, clamp: dict, duration: floa
 
 def _trained_single_layer(rate_results: xr.Dataset):
     """Rebuild the trained single-layer circuit of a rate-circuit results file: (circuit, params)."""
-    from simulations.experiments import trained_circuit
     from simulations.results import config_of
+    from simulations.tasks import trained_circuit
 
     config = config_of(rate_results)
     if config.get("experiment") != "linear-gaussian":

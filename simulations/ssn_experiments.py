@@ -42,7 +42,7 @@ OBJECTIVES = ("moments", "mean")
 def gsm_task(seed: int, n_latent: int, n_input: int, noise_std: float, contrast_shape: float = 2.0,
              contrast_scale: float = 0.5) -> GaussianScaleMixture:
     """The GSM of ``run gsm`` with the same seed: A ~ N(0, 1) entries, prior N(0, I)."""
-    from simulations.experiments import gsm_model
+    from simulations.tasks import gsm_model
 
     return gsm_model(np.random.default_rng(seed), n_latent, n_input, noise_std, contrast_shape, contrast_scale)
 

@@ -52,9 +52,9 @@ _RESERVED = {"out": "the sweep names each point's file", "quiet": "points never 
 
 def _run_options(experiment: str) -> dict[str, argparse.Action]:
     """The ``run <experiment>`` options by destination name."""
-    from simulations.cli import build_parser
+    from simulations.registry import build_run_parser
 
-    experiments = build_parser().run_parsers
+    experiments = build_run_parser().run_parsers
     if experiment not in experiments:
         raise ValueError(f"experiment must be one of {', '.join(experiments)}; got {experiment!r}")
     return {action.dest: action for action in experiments[experiment]._actions if action.dest != "help"}
@@ -158,10 +158,10 @@ def validate_config(raw: dict) -> SweepConfig:
 
 def _check_points(config: SweepConfig) -> None:
     """Validate every point's options as its run would, so a bad value fails before any point runs."""
-    from simulations.cli import build_parser, experiment_call
-    from simulations.experiments import check_options
+    from simulations.registry import build_run_parser, experiment_call
+    from simulations.tasks import check_options
 
-    parser = build_parser()
+    parser = build_run_parser()
     for point in config.points():
         args = parser.parse_args(config.argv(point, Path("point.nc")))
         _, kwargs, _ = experiment_call(args)
@@ -188,10 +188,10 @@ def run_point(argv: list[str]) -> float:
     The wall time is removed from the file (it goes to the sweep's log), which keeps reruns
     byte-identical.
     """
-    from simulations.cli import build_parser, experiment_call
+    from simulations.registry import build_run_parser, experiment_call
     from simulations.results import save
 
-    args = build_parser().parse_args(argv)  # importing simulations.cli has already set JAX_PLATFORMS
+    args = build_run_parser().parse_args(argv)  # importing simulations.registry has set JAX_PLATFORMS
     experiment, kwargs, _ = experiment_call(args)
     ds = experiment(**kwargs)
     wall = float(ds.attrs.pop("wall_time_s", math.nan))

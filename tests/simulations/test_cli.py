@@ -162,7 +162,8 @@ def test_results_files_are_readable_by_group_and_others_under_umask_022(tmp_path
 
 def test_run_quick_is_a_smoke_run_of_each_experiment(tmp_path, capsys):
     """Every experiment has --quick; the rate experiments' quick run is small (200 steps)."""
-    from simulations.cli import QUICK, build_parser
+    from simulations.cli import build_parser
+    from simulations.registry import QUICK
 
     assert set(QUICK) == set(build_parser().run_parsers)
     out = tmp_path / "lg.nc"

@@ -1,0 +1,259 @@
+"""The experiment registry: every ``run`` experiment's function, its command-line options and
+the mapping from parsed options to keyword arguments.
+
+The command line (``simulations.cli``) and the sweep (``simulations.sweep``) both read it, so a
+sweep key means exactly what the option means, and imports flow one way:
+cli -> sweep -> registry -> experiment modules -> tasks -> circuits / analysis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+# Keep JAX on the CPU unless the user chose otherwise (the defaults are small); set before the
+# experiments first import JAX, in the command and in every sweep worker alike.
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+from circuits.learning import CHARGES, PRECISION_SHAPES  # noqa: E402
+from circuits.reliability import COST_FAMILIES  # noqa: E402
+
+__all__ = ["ArgumentParser", "add_run_parsers", "build_run_parser", "experiment_call", "experiments", "QUICK",
+           "FROM_EXPERIMENTS"]
+
+#: Experiments whose --from file must come from one of these experiments.
+FROM_EXPERIMENTS = {"spiking-circuit": ("linear-gaussian",), "agop": ("linear-gaussian", "gsm")}
+
+
+def experiments() -> dict:
+    """Experiment name -> the function that runs it (imported on first use: they pull in JAX and Brian2)."""
+    from simulations.experiments import run_gsm, run_linear_gaussian
+    from simulations.learning_experiments import run_agop, run_implicit_em
+    from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
+    from simulations.ssn_experiments import run_ssn
+
+    return {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann,
+            "spiking-circuit": run_spiking_circuit, "implicit-em": run_implicit_em, "agop": run_agop,
+            "ssn": run_ssn}
+
+
+_QUICK_HELP = "smoke run at small sizes (checks the pipeline, not the science)"
+
+#: What ``run --quick`` changes, per experiment (keyword arguments of the experiment function);
+#: an explicit --steps still wins.
+QUICK = {
+    "linear-gaussian": dict(steps=200, samples=50, n_test=4, n_train=2000, n_heldout=500),
+    "gsm": dict(steps=200, samples=50, n_test=2, n_train=2000),
+    "boltzmann": dict(duration=2.0, n_checkpoints=5),
+    "spiking-circuit": dict(n_trials=40, window=0.2),
+    "implicit-em": dict(n_samples=300, gradient_iterations=200),
+    "agop": dict(dim=4),
+    "ssn": dict(steps=10, n_images=8),
+}
+
+
+def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
+    from simulations.tasks import ARCHITECTURES
+
+    parser.add_argument("--architecture", choices=ARCHITECTURES, default="single-layer")
+    parser.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    parser.add_argument("--out", required=True, help="output netCDF file")
+    parser.add_argument("--latents", type=int, default=4, help="K, latents = representation neurons")
+    parser.add_argument("--inputs", type=int, default=8, help="D, input dimensions")
+    parser.add_argument("--hidden", type=int, default=None, help="hidden width (multi-layer; default 2K)")
+    parser.add_argument("--activation", choices=("linear", "relu", "softplus", "tanh"), default=None,
+                        help="first-layer activation of feed-forward circuits (default: linear; relu for a "
+                             "multi-layer circuit on the gsm task)")
+    parser.add_argument("--cost", choices=COST_FAMILIES, default="log", help="reliability-cost family")
+    parser.add_argument("--cost-strength", type=float, default=1.0, help="lambda (> 0)")
+    parser.add_argument("--cost-exponent", type=float, default=None, help="rho of the power-law cost")
+    parser.add_argument("--cost-scale", type=float, default=1.0, help="s of the power-law cost")
+    parser.add_argument("--charge", choices=CHARGES, default="responses",
+                        help="charge the reliability cost on the response noise covariance (the entropy: the "
+                             "ELBO), on every noisy neuron ('neurons', degenerate), or 'local': every noise "
+                             "source pays for its own sd and every neuron for its own activity")
+    parser.add_argument("--activity-cost-hidden", type=float, default=None,
+                        help="activity cost of each hidden neuron under --charge local (multi-layer; default: "
+                             "the output neurons' coefficient)")
+    parser.add_argument("--learn-decoder", action="store_true",
+                        help="learn the decoder A from the data (random start; activity cost fixed at Q = I)")
+    parser.add_argument("--learn-precision", action="store_true",
+                        help="learn the decoding precision P (full Gaussian likelihood)")
+    parser.add_argument("--precision-shape", choices=PRECISION_SHAPES, default="isotropic",
+                        help="one learned precision for all inputs, or one per input (with --learn-precision)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps (default 3000; 6000 with --charge local)")
+    parser.add_argument("--samples", type=int, default=500, help="response samples per test stimulus")
+    parser.add_argument("--test-stimuli", type=int, default=None, help="held-out stimuli (per contrast for gsm)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
+
+
+def _clamp(text: str) -> dict[int, int]:
+    """``"0=1,1=0"`` -> {0: 1, 1: 0}; ``"none"`` -> {}."""
+    if text.strip().lower() == "none":
+        return {}
+    clamp = {}
+    for item in text.split(","):
+        unit, _, value = item.partition("=")
+        try:
+            clamp[int(unit)] = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--clamp takes UNIT=VALUE pairs like 0=1,1=0 or 'none'; got {text!r}") from None
+    return clamp
+
+
+def _add_boltzmann_parser(experiments) -> None:
+    from circuits.brian_tools import TARGETS
+    from circuits.spiking import NEURON_MODELS
+
+    parser = experiments.add_parser("boltzmann", help="spike-based sampling of a random Boltzmann machine "
+                                                      "vs exact enumeration (Brian2)")
+    parser.add_argument("--units", type=int, default=5, help="K, number of binary units / neurons")
+    parser.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    parser.add_argument("--duration", type=float, default=100.0, help="simulated seconds per trial")
+    parser.add_argument("--neuron", choices=NEURON_MODELS, default="abstract", help="neuron model")
+    parser.add_argument("--out", required=True, help="output netCDF file")
+    parser.add_argument("--trials", type=int, default=1, help="independent chains simulated side by side")
+    parser.add_argument("--clamp", type=_clamp, default=None,
+                        help="observed units for the inference run, e.g. 0=1,1=0 (default), or 'none'")
+    parser.add_argument("--tau", type=float, default=0.02, help="refractory period = PSP duration, seconds")
+    parser.add_argument("--weight-scale", type=float, default=0.5, help="sd of the random couplings W")
+    parser.add_argument("--bias-scale", type=float, default=0.5, help="sd of the random biases b")
+    parser.add_argument("--target", choices=TARGETS, default="numpy", help="Brian2 code-generation target")
+    parser.add_argument("--plot", default=None, help="also write the log-log KL-vs-time plot here (PNG, PDF)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
+
+
+def _add_spiking_circuit_parser(experiments) -> None:
+    from circuits.brian_tools import TARGETS
+
+    parser = experiments.add_parser("spiking-circuit", help="spiking version (Poisson neurons, stochastic synapses) "
+                                                            "of a trained single-layer linear-gaussian circuit")
+    parser.add_argument("--from", dest="rate_results", required=True,
+                        help="results file of 'run linear-gaussian --architecture single-layer'")
+    parser.add_argument("--seed", type=int, required=True, help="Brian2 seed")
+    parser.add_argument("--out", required=True, help="output netCDF file")
+    parser.add_argument("--trials", type=int, default=500, help="presentations of each test stimulus")
+    parser.add_argument("--window", type=float, default=1.0, help="counting window, seconds")
+    parser.add_argument("--neuron", choices=("poisson", "lif"), default="poisson", help="ON / OFF neuron model")
+    parser.add_argument("--target", choices=TARGETS, default="numpy", help="Brian2 code-generation target")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """An ArgumentParser that shows defaults in --help and reports a bad argument in one line."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def add_run_parsers(run: argparse.ArgumentParser) -> dict:
+    """Add one sub-parser per experiment under ``run``; returns name -> parser."""
+    experiments = run.add_subparsers(dest="experiment", required=True)
+    lg = experiments.add_parser("linear-gaussian", help="circuit vs the exact linear-Gaussian posterior")
+    _add_circuit_options(lg)
+    lg.add_argument("--noise-std", type=float, default=1.0, help="observation noise sd of the task")
+    lg.add_argument("--prior", choices=("identity", "correlated"), default="identity",
+                    help="prior covariance of the latents: identity, or a random correlation matrix")
+    lg.add_argument("--prior-correlation", type=float, default=None,
+                    help="correlation scale in [0, 1) of --prior correlated (default 0.5)")
+    gsm = experiments.add_parser("gsm", help="circuit vs the exact Gaussian-scale-mixture posterior")
+    _add_circuit_options(gsm)
+    gsm.add_argument("--noise-std", type=float, default=0.5, help="observation noise sd of the task")
+    gsm.add_argument("--contrast", type=float, default=None,
+                     help="test at this one contrast only (default: 0.25, 0.5, 1, 2 and 4)")
+    _add_boltzmann_parser(experiments)
+    _add_spiking_circuit_parser(experiments)
+    implicit = experiments.add_parser("implicit-em", help="gradient learning as EM on a Gaussian mixture")
+    implicit.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    implicit.add_argument("--out", required=True, help="output netCDF file")
+    implicit.add_argument("--plot", default=None, help="also write the log-likelihood plot here")
+    implicit.add_argument("--quiet", action="store_true", help="no progress bar")
+    implicit.add_argument("--quick", action="store_true", help=_QUICK_HELP)
+    agop = experiments.add_parser("agop", help="the Neural Feature Ansatz (AGOP) on networks, the RFM and a circuit")
+    agop.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    agop.add_argument("--out", required=True, help="output netCDF file")
+    agop.add_argument("--from", dest="rate_results", default=None,
+                      help="optional results file of a feed-forward run gsm / run linear-gaussian circuit")
+    agop.add_argument("--plot", default=None, help="also write the correlation-vs-exponent plot here")
+    agop.add_argument("--quiet", action="store_true", help="no progress bar")
+    agop.add_argument("--quick", action="store_true", help=_QUICK_HELP)
+    ssn = experiments.add_parser("ssn", help="stochastic E/I circuit (SSN) trained to sample the GSM posterior")
+    ssn.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    ssn.add_argument("--out", required=True, help="output netCDF file")
+    ssn.add_argument("--objective", choices=("moments", "mean"), default="moments",
+                     help="match the posterior's mean, variance and covariance, or its mean only (control)")
+    ssn.add_argument("--steps", type=int, default=1200, help="training steps")
+    ssn.add_argument("--quiet", action="store_true", help="no progress bar")
+    ssn.add_argument("--quick", action="store_true", help=_QUICK_HELP)
+    return experiments.choices
+
+
+def build_run_parser() -> argparse.ArgumentParser:
+    """A parser of ``run <experiment> ...`` argument lists (what the sweep runs)."""
+    parser = ArgumentParser(prog="sampling-circuits")
+    commands = parser.add_subparsers(dest="command", required=True)
+    parser.run_parsers = add_run_parsers(commands.add_parser("run"))
+    return parser
+
+
+def _experiment_kwargs(args) -> dict:
+    kwargs = dict(seed=args.seed, n_latent=args.latents, n_input=args.inputs, noise_std=args.noise_std,
+                  progress=not args.quiet, architecture=args.architecture, n_hidden=args.hidden,
+                  cost=args.cost, cost_strength=args.cost_strength, cost_exponent=args.cost_exponent,
+                  cost_scale=args.cost_scale, charge=args.charge, steps=args.steps, samples=args.samples,
+                  activity_cost_hidden=args.activity_cost_hidden, learn_decoder=args.learn_decoder,
+                  learn_precision=args.learn_precision, precision_shape=args.precision_shape)
+    if getattr(args, "prior", None) is not None:
+        kwargs["prior"] = args.prior
+        kwargs["prior_correlation"] = args.prior_correlation
+    if args.activation is not None:
+        kwargs["activation"] = args.activation
+    if args.test_stimuli is not None:
+        kwargs["n_test"] = args.test_stimuli
+    if getattr(args, "contrast", None) is not None:
+        kwargs["contrast_levels"] = (args.contrast,)
+    return kwargs
+
+
+def _boltzmann_kwargs(args) -> dict:
+    return dict(seed=args.seed, n_units=args.units, duration=args.duration, neuron=args.neuron,
+                n_trials=args.trials, clamp=args.clamp, tau=args.tau, weight_scale=args.weight_scale,
+                bias_scale=args.bias_scale, target=args.target, progress=not args.quiet)
+
+
+def experiment_call(args):
+    """(experiment function, keyword arguments, label) for parsed ``run`` arguments; the sweep
+    runs its points through this too, so a sweep key means exactly what the option means."""
+    if args.experiment == "boltzmann":
+        kwargs, label = _boltzmann_kwargs(args), f"{args.neuron} neuron"
+    elif args.experiment == "implicit-em":
+        kwargs, label = dict(seed=args.seed, progress=not args.quiet), "mixture"
+    elif args.experiment == "agop":
+        kwargs, label = dict(seed=args.seed, rate_results=args.rate_results, progress=not args.quiet), "networks"
+    elif args.experiment == "ssn":
+        kwargs = dict(seed=args.seed, objective=args.objective, steps=args.steps, progress=not args.quiet)
+        label = f"objective {args.objective}"
+    elif args.experiment == "spiking-circuit":
+        kwargs = dict(rate_results=args.rate_results, seed=args.seed, n_trials=args.trials, window=args.window,
+                      neuron=args.neuron, target=args.target, progress=not args.quiet)
+        label = f"{args.neuron} neurons from {args.rate_results}"
+    else:
+        kwargs, label = _experiment_kwargs(args), args.architecture
+    if getattr(args, "quick", False):
+        explicit_steps = kwargs.get("steps") if args.experiment in ("linear-gaussian", "gsm") else None
+        kwargs.update(QUICK[args.experiment])
+        if explicit_steps is not None:
+            kwargs["steps"] = explicit_steps
+        label += " (quick)"
+    return experiments()[args.experiment], kwargs, label
+
+
