@@ -14,7 +14,9 @@ def test_quick_suite_writes_json_and_markdown(tmp_path):
                                cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-2000:]
     results = json.loads((tmp_path / "benchmarks-quick.json").read_text())
-    assert set(results["sections"]) == {"rate_throughput", "spiking_targets", "sampling_efficiency", "training_time"}
+    assert set(results["sections"]) == {"rate_throughput", "spiking_targets", "sampling_efficiency", "training_time",
+                                        "optimum"}
+    assert {row["architecture"] for row in results["sections"]["optimum"]} == {"single-layer", "multi-layer", "recurrent"}
     engines = {row["engine"] for row in results["sections"]["rate_throughput"]}
     assert {"ours", "gemm", "numpy-loop"} <= engines and any(e.startswith("brian2") for e in engines)
     for row in results["sections"]["rate_throughput"]:
