@@ -3,8 +3,9 @@
 Sections: rate-circuit simulation throughput against NumPy's GEMM (the limit), a plain
 NumPy loop and Brian2; spiking circuits on each Brian2 target; effective samples per second
 of the recurrent circuit against exact reference samplers; wall time to train to the
-rate-circuit tolerance; the closed-form optimum of linear circuits at K = 16, D = 64. Writes ``benchmarks.json`` and ``benchmarks.md`` (each figure with
-min / median / max over repeats where repeated, the machine and the package versions).
+rate-circuit tolerance; the closed-form optimum of linear circuits at K = 16, D = 64.
+Writes ``benchmarks.json`` and ``benchmarks.md`` (each figure with min / median / max over
+repeats where repeated, the machine and the package versions).
 ``--quick`` runs tiny sizes to check that everything runs; its timings mean nothing.
 """
 

@@ -16,7 +16,8 @@ def test_quick_suite_writes_json_and_markdown(tmp_path):
     results = json.loads((tmp_path / "benchmarks-quick.json").read_text())
     assert set(results["sections"]) == {"rate_throughput", "spiking_targets", "sampling_efficiency", "training_time",
                                         "optimum"}
-    assert {row["architecture"] for row in results["sections"]["optimum"]} == {"single-layer", "multi-layer", "recurrent"}
+    architectures = {row["architecture"] for row in results["sections"]["optimum"]}
+    assert architectures == {"single-layer", "multi-layer", "recurrent"}
     engines = {row["engine"] for row in results["sections"]["rate_throughput"]}
     assert {"ours", "gemm", "numpy-loop"} <= engines and any(e.startswith("brian2") for e in engines)
     for row in results["sections"]["rate_throughput"]:
