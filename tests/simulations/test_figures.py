@@ -184,3 +184,28 @@ def test_sampling_ssn_transients_and_gamma_grow_with_contrast_beyond_the_control
     assert float(sampling["overshoot"][-1]) > float(sampling["overshoot"][0])
     assert np.all(sampling["gamma_power"].values > control["gamma_power"].values)
     assert np.all(sampling["overshoot"].values > control["overshoot"].values)
+
+
+@pytest.mark.slow
+def test_emergence_table_at_the_published_size(tmp_path):
+    """The published emergence table (72 trainings, about 65 min on 2 cores): every claim of the
+    README's emergence section. KL to the implied posterior is compared with twice the plug-in
+    bias of a moment-matched KL from S samples, (K + K(K+1)/2) / (2 S)."""
+    module = FIGURES["emergence"]
+    ds = module.build(seed=1)
+    true, learned = ds.sel(decoder="true"), ds.sel(decoder="learned")
+    assert float(ds["objective_gap"].sel(task="identity").max()) < 0.02
+    ratio = true["kl_floor_ratio"]
+    assert np.all(np.abs(ratio.sel(architecture="single-layer", charge="responses").values - 1) < 0.25)
+    for architecture in ("multi-layer", "recurrent"):
+        assert np.all(ratio.sel(architecture=architecture, charge="responses").values < 0.25)
+    assert np.all(ratio.sel(architecture="multi-layer", charge="local").values > 1)
+    assert np.all(ratio.sel(architecture="recurrent", charge="local").values < 1)
+    config = config_of(ds)
+    for task, options in config["tasks"].items():
+        k = options["n_latent"]
+        bias = (k + k * (k + 1) / 2) / (2 * config["samples"])
+        assert np.all(learned["kl_implied_posterior"].sel(task=task).values < 2 * bias)
+        assert np.all(learned["optimum_kl_implied"].sel(task=task).values < 1e-6)
+    assert "| identity | recurrent | local | true |" in module.table_markdown(ds)
+    assert_reloads_to_same_plot(module, ds, tmp_path)
