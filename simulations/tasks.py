@@ -80,6 +80,11 @@ class CircuitOptions:
         if not self.burn_in > 0:
             raise ValueError(f"burn_in must be > 0 seconds, got {self.burn_in}")
         make_cost(self.cost, self.cost_strength, self.cost_exponent, self.cost_scale)  # validates
+        if self.cost_exponent is not None and self.cost != "power":
+            raise ValueError(f"cost_exponent (--cost-exponent) applies to --cost power only, not to --cost {self.cost}")
+        if self.n_hidden is not None and self.architecture != "multi-layer":
+            raise ValueError(f"n_hidden (--hidden) applies to the multi-layer architecture only, not to "
+                             f"{self.architecture}")
         if self.charge not in CHARGES:
             raise ValueError(f"charge (--charge) must be one of {', '.join(CHARGES)}; got {self.charge!r}")
         if self.steps is None:

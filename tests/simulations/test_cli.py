@@ -81,6 +81,10 @@ def _run_cli(argv, capsys):
     ("linear-gaussian", ["--precision-shape", "full", "--learn-precision"], "--precision-shape"),
     ("linear-gaussian", ["--precision-shape", "diagonal"], "--precision-shape"),
     ("linear-gaussian", ["--charge", "synapses"], "--charge"),
+    ("linear-gaussian", ["--cost-exponent", "2"], "--cost-exponent"),
+    ("gsm", ["--cost", "biophysical", "--cost-exponent", "2"], "--cost-exponent"),
+    ("linear-gaussian", ["--hidden", "5"], "--hidden"),
+    ("gsm", ["--architecture", "recurrent", "--hidden", "5"], "--hidden"),
     ("gsm", ["--learn-decoder"], "--learn-decoder"),
     ("gsm", ["--learn-precision"], "--learn-precision"),
 ])
