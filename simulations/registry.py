@@ -155,6 +155,14 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
 
 
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    """--seed, --out, --quiet and --quick, which every experiment takes."""
+    parser.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    parser.add_argument("--out", required=True, help="output netCDF file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
+
+
 def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     """Add one sub-parser per experiment under ``run``; returns name -> parser."""
     experiments = run.add_subparsers(dest="experiment", required=True)
@@ -173,27 +181,18 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     _add_boltzmann_parser(experiments)
     _add_spiking_circuit_parser(experiments)
     implicit = experiments.add_parser("implicit-em", help="gradient learning as EM on a Gaussian mixture")
-    implicit.add_argument("--seed", type=int, required=True, help="seed of everything random")
-    implicit.add_argument("--out", required=True, help="output netCDF file")
+    _add_common_options(implicit)
     implicit.add_argument("--plot", default=None, help="also write the log-likelihood plot here")
-    implicit.add_argument("--quiet", action="store_true", help="no progress bar")
-    implicit.add_argument("--quick", action="store_true", help=_QUICK_HELP)
     agop = experiments.add_parser("agop", help="the Neural Feature Ansatz (AGOP) on networks, the RFM and a circuit")
-    agop.add_argument("--seed", type=int, required=True, help="seed of everything random")
-    agop.add_argument("--out", required=True, help="output netCDF file")
+    _add_common_options(agop)
     agop.add_argument("--from", dest="rate_results", default=None,
                       help="optional results file of a feed-forward run gsm / run linear-gaussian circuit")
     agop.add_argument("--plot", default=None, help="also write the correlation-vs-exponent plot here")
-    agop.add_argument("--quiet", action="store_true", help="no progress bar")
-    agop.add_argument("--quick", action="store_true", help=_QUICK_HELP)
     ssn = experiments.add_parser("ssn", help="stochastic E/I circuit (SSN) trained to sample the GSM posterior")
-    ssn.add_argument("--seed", type=int, required=True, help="seed of everything random")
-    ssn.add_argument("--out", required=True, help="output netCDF file")
+    _add_common_options(ssn)
     ssn.add_argument("--objective", choices=("moments", "mean"), default="moments",
                      help="match the posterior's mean, variance and covariance, or its mean only (control)")
     ssn.add_argument("--steps", type=int, default=1200, help="training steps")
-    ssn.add_argument("--quiet", action="store_true", help="no progress bar")
-    ssn.add_argument("--quick", action="store_true", help=_QUICK_HELP)
     return experiments.choices
 
 
