@@ -42,7 +42,8 @@ _QUICK_HELP = "smoke run at small sizes (checks the pipeline, not the science)"
 #: What ``run --quick`` changes, per experiment (keyword arguments of the experiment function);
 #: an explicit --steps still wins.
 QUICK = {
-    "linear-gaussian": dict(steps=200, samples=50, n_test=4, n_train=2000, n_heldout=500),
+    # The closed-form optimum is skipped: its compilation would double a smoke run.
+    "linear-gaussian": dict(steps=200, samples=50, n_test=4, n_train=2000, n_heldout=500, closed_form=False),
     "gsm": dict(steps=200, samples=50, n_test=2, n_train=2000),
     "boltzmann": dict(duration=2.0, n_checkpoints=5),
     "spiking-circuit": dict(n_trials=40, window=0.2),
