@@ -23,7 +23,7 @@ import sys
 import numpy as np
 from tqdm.auto import tqdm
 
-from analysis.plots import _label, new_panels
+from analysis.plots import new_panels
 from simulations.experiments import ARCHITECTURES, run_linear_gaussian
 from simulations.figures._common import figure_dataset, index, main_for
 from simulations.results import config_of, variable
@@ -117,10 +117,12 @@ def plot(ds):
         panel.set_xticks(positions, architectures)
         if decoder == "true":
             panel.axhline(1.0, color="0.5", ls=":", lw=1)
-        ylabel = "KL / mean-field floor" if decoder == "true" else "KL to implied posterior (nats)"
-        _label(panel, "architecture", ylabel)
+        panel.set_xlabel("architecture")
+        panel.set_ylabel("KL / mean-field floor" if decoder == "true" else "KL to implied posterior (nats)")
         panel.set_title(f"{decoder} decoder", fontsize=9)
-    axes[0][0].legend(fontsize=7)
+    # One legend for both panels, below them, so that no bar is hidden behind it.
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=7, frameon=False)
     steps = config_of(ds).get("steps", "default")
     figure.suptitle(f"{steps} training steps; bars: trained (mean over seeds), "
                     "ticks: closed-form optimum", fontsize=9)
