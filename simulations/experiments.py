@@ -30,6 +30,7 @@ from simulations.tasks import (
     contrast_quadrature,
     default_loading_matrix,
     gsm_model,
+    refuse_learned_model,
     task_prior_cov,
     trained_circuit,
 )
@@ -139,9 +140,9 @@ def _history_variables(history) -> dict:
     out = {}
     for name in history.data_vars:
         if name.startswith("trace_"):
-            units_dim = "hidden" if name == "trace_hidden_log_noise_std" else "latent"
-            out[name] = variable(("check", units_dim), history[name].values, "1",
-                                 f"{name[len('trace_'):]} (log of the noise sd in latent units) during training")
+            parameter = name[len("trace_"):]
+            out[name] = variable(("check",) + PARAMETER_DIMS[parameter], history[name].values, "1",
+                                 f"{parameter} (log of the noise sd in latent units) during training")
         else:
             out[name] = variable("step", history[name].values, history[name].attrs["units"],
                                  history[name].attrs["description"])
@@ -186,11 +187,13 @@ def _optimum_metrics(circuit, params, objective, train_x, x_test, true_model, se
     mean, second = data_moments(train_x)
     optimum, optimum_terms = optimal_circuit(circuit, objective, mean, second, jax.random.PRNGKey(seed),
                                              initial_params=params)
+    # Compiled, not eager: each eager float64 operation would compile on its own.
     with jax.enable_x64(True):
-        trained = {k: jnp.asarray(v, dtype=jnp.float64) for k, v in params.items()}
-        trained_loss = float(expected_objective(circuit, trained, objective, mean, second)["loss"])
+        trained = {k: np.asarray(v, dtype=float) for k, v in params.items()}
+        trained_loss = float(jax.jit(lambda p: expected_objective(circuit, p, objective, mean, second)["loss"])(
+            trained))
         moments = {k: np.asarray(v, dtype=float) for k, v in
-                   response_moments(circuit, {k: jnp.asarray(v) for k, v in optimum.items()}).items()}
+                   jax.jit(lambda p: response_moments(circuit, p))(optimum).items()}
     reference = true_model if not objective.learn_decoder else implied_model(objective, optimum)
     posterior = reference.posterior(x_test)
     response_mean = x_test @ moments["weights"].T + moments["bias"]
@@ -325,9 +328,7 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     if circuit_options.get("architecture") == "multi-layer":
         circuit_options.setdefault("activation", "relu")
     options = CircuitOptions(**circuit_options)
-    for name, flag in (("learn_decoder", "--learn-decoder"), ("learn_precision", "--learn-precision")):
-        if getattr(options, name):
-            raise ValueError(f"{name} ({flag}) is supported by the linear-gaussian experiment only")
+    refuse_learned_model(options)
     count("seed", seed, 0)
     started = time.perf_counter()
     rng = np.random.default_rng(seed)

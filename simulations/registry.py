@@ -53,12 +53,19 @@ QUICK = {
 }
 
 
+def _add_common_options(parser: argparse.ArgumentParser) -> None:
+    """--seed, --out, --quiet and --quick, which every experiment takes."""
+    parser.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    parser.add_argument("--out", required=True, help="output netCDF file")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
+
+
 def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
     from simulations.tasks import ARCHITECTURES
 
+    _add_common_options(parser)
     parser.add_argument("--architecture", choices=ARCHITECTURES, default="single-layer")
-    parser.add_argument("--seed", type=int, required=True, help="seed of everything random")
-    parser.add_argument("--out", required=True, help="output netCDF file")
     parser.add_argument("--latents", type=int, default=4, help="K, latents = representation neurons")
     parser.add_argument("--inputs", type=int, default=8, help="D, input dimensions")
     parser.add_argument("--hidden", type=int, default=None, help="hidden width (multi-layer; default 2K)")
@@ -86,8 +93,6 @@ def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
                         help="training steps (default 3000; 6000 with --charge local)")
     parser.add_argument("--samples", type=int, default=500, help="response samples per test stimulus")
     parser.add_argument("--test-stimuli", type=int, default=None, help="held-out stimuli (per contrast for gsm)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
 
 
 def _clamp(text: str) -> dict[int, int]:
@@ -111,11 +116,10 @@ def _add_boltzmann_parser(experiments) -> None:
 
     parser = experiments.add_parser("boltzmann", help="spike-based sampling of a random Boltzmann machine "
                                                       "vs exact enumeration (Brian2)")
+    _add_common_options(parser)
     parser.add_argument("--units", type=int, default=5, help="K, number of binary units / neurons")
-    parser.add_argument("--seed", type=int, required=True, help="seed of everything random")
     parser.add_argument("--duration", type=float, default=100.0, help="simulated seconds per trial")
     parser.add_argument("--neuron", choices=NEURON_MODELS, default="abstract", help="neuron model")
-    parser.add_argument("--out", required=True, help="output netCDF file")
     parser.add_argument("--trials", type=int, default=1, help="independent chains simulated side by side")
     parser.add_argument("--clamp", type=_clamp, default=None,
                         help="observed units for the inference run, e.g. 0=1,1=0 (default), or 'none'")
@@ -124,8 +128,6 @@ def _add_boltzmann_parser(experiments) -> None:
     parser.add_argument("--bias-scale", type=float, default=0.5, help="sd of the random biases b")
     parser.add_argument("--target", choices=TARGETS, default="numpy", help="Brian2 code-generation target")
     parser.add_argument("--plot", default=None, help="also write the log-log KL-vs-time plot here (PNG, PDF)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
 
 
 def _add_spiking_circuit_parser(experiments) -> None:
@@ -154,14 +156,6 @@ class ArgumentParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
-
-
-def _add_common_options(parser: argparse.ArgumentParser) -> None:
-    """--seed, --out, --quiet and --quick, which every experiment takes."""
-    parser.add_argument("--seed", type=int, required=True, help="seed of everything random")
-    parser.add_argument("--out", required=True, help="output netCDF file")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
 
 
 def add_run_parsers(run: argparse.ArgumentParser) -> dict:

@@ -23,7 +23,8 @@ from circuits.reliability import make_cost
 from simulations.results import config_of, parameters_of
 
 __all__ = ["ARCHITECTURES", "DEFAULT_STEPS", "CircuitOptions", "trained_circuit", "default_loading_matrix",
-           "task_prior_cov", "gsm_model", "contrast_quadrature", "check_options", "DEFAULT_PRIOR_CORRELATION"]
+           "task_prior_cov", "gsm_model", "contrast_quadrature", "check_options", "refuse_learned_model",
+           "DEFAULT_PRIOR_CORRELATION"]
 
 ARCHITECTURES = ("single-layer", "multi-layer", "recurrent")
 #: Training steps by charge when none are given (see ``CircuitOptions``).
@@ -169,6 +170,14 @@ def task_prior_cov(prior: str, n_latent: int, prior_correlation: float | None,
     return correlated_prior_cov(n_latent, prior_correlation, rng)
 
 
+def refuse_learned_model(options: CircuitOptions) -> None:
+    """ValueError (naming the flag) if the options learn the generative model: the GSM task has no
+    learned-model objective."""
+    for name, flag in (("learn_decoder", "--learn-decoder"), ("learn_precision", "--learn-precision")):
+        if getattr(options, name):
+            raise ValueError(f"{name} ({flag}) is supported by the linear-gaussian experiment only")
+
+
 def check_options(experiment: str, kwargs: dict) -> None:
     """Validate a rate-circuit experiment's keyword arguments without running it (ValueError,
     naming the option). The sweep calls this for every grid point before the first one runs."""
@@ -183,9 +192,7 @@ def check_options(experiment: str, kwargs: dict) -> None:
         if name in kwargs:
             count(name, kwargs[name], 1)
     if experiment == "gsm":
-        for name, flag in (("learn_decoder", "--learn-decoder"), ("learn_precision", "--learn-precision")):
-            if getattr(options, name):
-                raise ValueError(f"{name} ({flag}) is supported by the linear-gaussian experiment only")
+        refuse_learned_model(options)
     else:
         task_prior_cov(kwargs.get("prior", "identity"), kwargs.get("n_latent", 4), kwargs.get("prior_correlation"),
                        np.random.default_rng(0))
