@@ -14,7 +14,7 @@ from scipy import linalg
 from analysis.generative import LinearGaussian
 from circuits.feedforward import FeedforwardCircuit
 from circuits.learning import Objective, TrainingConfig, loss_terms
-from circuits.optimum import data_moments, expected_objective, optimal_circuit, response_moments
+from circuits.optimum import data_moments, expected_objective, optimal_circuit, optimal_input_map, response_moments
 from circuits.recurrent import RecurrentCircuit
 from circuits.reliability import LogCost, PowerLawCost
 
@@ -63,6 +63,38 @@ def test_closed_form_matches_a_monte_carlo_estimate_of_the_training_objective(mo
     standard_error = np.std(estimates, ddof=1) / np.sqrt(batches)
     exact = float(expected_objective(circuit, params, objective, np.zeros(6), model.marginal_cov)["loss"])
     assert abs(np.mean(estimates) - exact) < 3 * standard_error
+
+
+@pytest.mark.parametrize("charge", ["responses", "local"])
+@pytest.mark.parametrize("architecture", [*CIRCUITS, "narrow multi-layer"])
+def test_profiled_input_map_is_a_stationary_point_of_the_objective(model, architecture, charge):
+    """The closed-form input map minimises the objective for the other parameters as they are:
+    the gradient with respect to the input weights and bias vanishes there (exactly, up to
+    rounding), also with a learned decoder and precision and with fewer hidden than output
+    neurons. Catches a wrong term in the formula (a missing activity cost, the wrong Gram
+    matrix), which would leave the optimiser a worse circuit than the architecture allows."""
+    circuit = FeedforwardCircuit(6, 3, n_hidden=2) if architecture == "narrow multi-layer" else CIRCUITS[architecture]
+    rng = np.random.default_rng(4)
+    objective = Objective(decoder=model.A, decoding_precision=1 / model.noise_std**2,
+                          activity_cost=np.linalg.inv(model.prior_cov), reliability=LogCost(), charge=charge,
+                          learn_decoder=True, learn_precision=True, precision_shape="diagonal")
+    with jax.enable_x64(True):
+        params = {name: jnp.asarray(value, dtype=jnp.float64)
+                  for name, value in _random_params(circuit, jax.random.PRNGKey(2)).items()}
+        params["decoder"] = jnp.asarray(model.A + 0.3 * rng.normal(size=model.A.shape))
+        params["log_decoding_precision"] = jnp.asarray(rng.normal(size=6) * 0.3)
+        if "readout_bias" in params:
+            params["readout_bias"] = jnp.asarray(rng.normal(size=3))
+        data_mean = jnp.asarray(rng.normal(size=6))
+        second = jnp.asarray(model.marginal_cov) + jnp.outer(data_mean, data_mean)
+        params = params | optimal_input_map(circuit, objective, params)
+
+        def loss(input_map):
+            return expected_objective(circuit, params | input_map, objective, data_mean, second)["loss"]
+
+        gradient = jax.grad(loss)({name: params[name] for name in ("input_weights", "input_bias")})
+    for name, value in gradient.items():
+        np.testing.assert_allclose(np.asarray(value), 0, atol=1e-10, err_msg=name)
 
 
 def test_recurrent_stationary_covariance_solves_the_discrete_lyapunov_equation():
