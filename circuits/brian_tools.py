@@ -127,7 +127,7 @@ def spike_monitor_to_dataset(monitor, neuron_coords: dict | None = None) -> xr.D
             "spike_time": ("spike", times, {"units": "s", "description": "time of each spike"}),
             "spike_neuron": ("spike", neurons, {"units": "1", "description": "index of the neuron that spiked"}),
             "spike_count": ("neuron", np.bincount(neurons, minlength=n_neurons),
-                            {"units": "1", "description": "spikes per neuron over the recording"}),
+                            {"units": "spikes", "description": "spikes per neuron over the recording"}),
         },
         coords=_neuron_coords(n_neurons, neuron_coords),
         attrs={"source": monitor.source.name},

@@ -289,7 +289,7 @@ def simulate_sampler(sampler: SpikingBoltzmannSampler, duration: float, seed: in
     return xr.Dataset(
         {
             "z": (("trial", "time", "unit"), z, {"units": "1", "description": "binary state: 1 within tau of a spike"}),
-            "spike_count": (("trial", "unit"), spike_count, {"units": "1", "description": "spikes per trial"}),
+            "spike_count": (("trial", "unit"), spike_count, {"units": "spikes", "description": "spikes per trial"}),
         },
         coords={
             "trial": ("trial", np.arange(n_trials), {"units": "1", "description": "independent chain"}),

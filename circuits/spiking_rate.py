@@ -300,9 +300,9 @@ def simulate_spiking_circuit(code: SynapticCode, n_trials: int, seed: int, dt: f
             "decoded": (("stimulus", "trial", "latent"), decoded,
                         {"units": "1", "description": "Q / (n p g T): decoded response, response units"}),
             "quanta": (("stimulus", "trial", "latent"), quanta,
-                       {"units": "1", "description": "net quanta (ON minus OFF) received by the readout"}),
+                       {"units": "quanta", "description": "net quanta (ON minus OFF) received by the readout"}),
             "spike_count": (("stimulus", "trial", "latent", "polarity"), spike_count,
-                            {"units": "1", "description": "spikes of the ON / OFF neurons in the window"}),
+                            {"units": "spikes", "description": "spikes of the ON / OFF neurons in the window"}),
         },
         coords={
             "stimulus": ("stimulus", np.arange(n_stimuli), {"units": "1"}),

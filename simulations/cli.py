@@ -21,7 +21,7 @@ import os
 import sys
 
 # The registry sets JAX_PLATFORMS (CPU unless the user chose otherwise) before anything imports JAX.
-from simulations.registry import FROM_EXPERIMENTS, ArgumentParser, add_run_parsers, experiment_call
+from simulations.registry import COUNT, FROM_EXPERIMENTS, SEED, ArgumentParser, add_run_parsers, experiment_call, number
 
 __all__ = ["main", "build_parser", "experiment_call"]
 
@@ -53,15 +53,15 @@ def build_parser() -> argparse.ArgumentParser:
                          "see 'sampling-circuits figures --list'")
     figures.add_argument("--list", action="store_true", help="list the figures and exit")
     figures.add_argument("--out", default="figures", help="output folder (default: figures)")
-    figures.add_argument("--seed", type=int, default=1, help="seed of everything random")
+    figures.add_argument("--seed", type=SEED, default=1, help="seed of everything random")
     figures.add_argument("--quick", action="store_true", help="small sizes, for CI (not the published figure)")
     figures.add_argument("--formats", default="png,pdf", help="comma-separated image formats (png, pdf)")
     figures.add_argument("--quiet", action="store_true", help="no progress bar")
     sweep = commands.add_parser("sweep", help="run a grid of experiments on dask.distributed (resumable)")
     sweep.add_argument("config", help="sweep TOML file (experiment, out, [fixed], [grid])")
     sweep.add_argument("--scheduler", default=None, help="address of a dask scheduler (default: a LocalCluster)")
-    sweep.add_argument("--workers", type=int, default=2, help="worker processes of the LocalCluster")
-    sweep.add_argument("--retries", type=int, default=0, help="retries of a failed point")
+    sweep.add_argument("--workers", type=COUNT, default=2, help="worker processes of the LocalCluster")
+    sweep.add_argument("--retries", type=number(int, minimum=0), default=0, help="retries of a failed point")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     commands.add_parser("info", help="versions, JAX devices, Brian2 target and cache locations")
     bench = commands.add_parser("bench", help="run the benchmark suite (from a source checkout)")
@@ -85,9 +85,11 @@ def metrics_table(ds) -> str:
 
 def check_paths(args) -> None:
     """Check the output path and any input file before work starts (ValueError naming the option)."""
-    from simulations.results import check_output_path, load_results
+    from simulations.results import check_figure_path, check_output_path, load_results
 
     check_output_path(args.out)
+    if getattr(args, "plot", None):
+        check_figure_path(args.plot)
     source = getattr(args, "rate_results", None)
     if source is not None:
         load_results(source, FROM_EXPERIMENTS[args.experiment])
@@ -95,7 +97,7 @@ def check_paths(args) -> None:
 
 def _run(args) -> int:
     from circuits.learning import TrainingDiverged
-    from simulations.results import save
+    from simulations.results import save, save_figure
 
     check_paths(args)
     experiment, kwargs, label = experiment_call(args)
@@ -110,7 +112,7 @@ def _run(args) -> int:
         from analysis.plots import PLOTS
 
         ax = PLOTS[args.experiment](ds)
-        ax.figure.savefig(args.plot, dpi=150)
+        save_figure(ax.figure, args.plot)
         print(f"plot written to {args.plot}")
     print(metrics_table(ds))
     return 0
@@ -205,12 +207,13 @@ def _info(args) -> int:
 
 
 def _show(args) -> int:
-    from simulations.results import config_of, load_results
+    from simulations.results import CONFIG_UNITS, config_of, load_results
 
     ds = load_results(args.path)
     print(f"{ds.attrs['experiment']} (sampling-circuits {ds.attrs['package_version']})")
     for key, value in sorted(config_of(ds).items()):
-        print(f"  {key} = {value}")
+        units = f" {CONFIG_UNITS[key]}" if key in CONFIG_UNITS and isinstance(value, int | float) else ""
+        print(f"  {key} = {value}{units}")
     print(metrics_table(ds))
     return 0
 

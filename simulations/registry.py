@@ -9,6 +9,7 @@ cli -> sweep -> registry -> experiment modules -> tasks -> circuits / analysis.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 
 # Keep JAX on the CPU unless the user chose otherwise (the defaults are small); set before the
@@ -53,9 +54,39 @@ QUICK = {
 }
 
 
+def number(base: type, minimum: float | None = None, above: float | None = None, below: float | None = None):
+    """An argparse ``type``: a finite ``base`` (int or float) in a range, refused in the
+    option's own name (argparse prefixes the flag: "argument --latents: must be >= 1, got 0").
+    The sweep reads ``.base`` and applies the same check to each grid value."""
+    def parse(text):
+        try:
+            value = base(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if base is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be finite, got {text}")
+        if minimum is not None and value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
+        if above is not None and value <= above:
+            raise argparse.ArgumentTypeError(f"must be > {above}, got {text}")
+        if below is not None and value >= below:
+            raise argparse.ArgumentTypeError(f"must be < {below}, got {text}")
+        return value
+
+    parse.base = base
+    parse.__name__ = base.__name__
+    return parse
+
+
+#: The option types most options share.
+COUNT, POSITIVE, NON_NEGATIVE = number(int, minimum=1), number(float, above=0), number(float, minimum=0)
+SEED = number(int, minimum=0)
+
+
 def _add_common_options(parser: argparse.ArgumentParser) -> None:
     """--seed, --out, --quiet and --quick, which every experiment takes."""
-    parser.add_argument("--seed", type=int, required=True, help="seed of everything random")
+    parser.add_argument("--seed", type=SEED, required=True, help="seed of everything random")
     parser.add_argument("--out", required=True, help="output netCDF file")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
@@ -66,21 +97,21 @@ def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
 
     _add_common_options(parser)
     parser.add_argument("--architecture", choices=ARCHITECTURES, default="single-layer")
-    parser.add_argument("--latents", type=int, default=4, help="K, latents = representation neurons")
-    parser.add_argument("--inputs", type=int, default=8, help="D, input dimensions")
-    parser.add_argument("--hidden", type=int, default=None, help="hidden width (multi-layer; default 2K)")
+    parser.add_argument("--latents", type=COUNT, default=4, help="K, latents = representation neurons")
+    parser.add_argument("--inputs", type=COUNT, default=8, help="D, input dimensions")
+    parser.add_argument("--hidden", type=COUNT, default=None, help="hidden width (multi-layer; default 2K)")
     parser.add_argument("--activation", choices=("linear", "relu", "softplus", "tanh"), default=None,
                         help="first-layer activation of feed-forward circuits (default: linear; relu for a "
                              "multi-layer circuit on the gsm task)")
     parser.add_argument("--cost", choices=COST_FAMILIES, default="log", help="reliability-cost family")
-    parser.add_argument("--cost-strength", type=float, default=1.0, help="lambda (> 0)")
-    parser.add_argument("--cost-exponent", type=float, default=None, help="rho of the power-law cost")
-    parser.add_argument("--cost-scale", type=float, default=1.0, help="s of the power-law cost")
+    parser.add_argument("--cost-strength", type=POSITIVE, default=1.0, help="lambda (> 0)")
+    parser.add_argument("--cost-exponent", type=POSITIVE, default=None, help="rho of the power-law cost")
+    parser.add_argument("--cost-scale", type=POSITIVE, default=1.0, help="s of the power-law cost")
     parser.add_argument("--charge", choices=CHARGES, default="responses",
                         help="charge the reliability cost on the response noise covariance (the entropy: the "
                              "ELBO), on every noisy neuron ('neurons', degenerate), or 'local': every noise "
                              "source pays for its own sd and every neuron for its own activity")
-    parser.add_argument("--activity-cost-hidden", type=float, default=None,
+    parser.add_argument("--activity-cost-hidden", type=NON_NEGATIVE, default=None,
                         help="activity cost of each hidden neuron under --charge local (multi-layer; default: "
                              "the output neurons' coefficient)")
     parser.add_argument("--learn-decoder", action="store_true",
@@ -89,10 +120,11 @@ def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
                         help="learn the decoding precision P (full Gaussian likelihood)")
     parser.add_argument("--precision-shape", choices=PRECISION_SHAPES, default="isotropic",
                         help="one learned precision for all inputs, or one per input (with --learn-precision)")
-    parser.add_argument("--steps", type=int, default=None,
+    parser.add_argument("--steps", type=COUNT, default=None,
                         help="training steps (default 3000; 6000 with --charge local)")
-    parser.add_argument("--samples", type=int, default=500, help="response samples per test stimulus")
-    parser.add_argument("--test-stimuli", type=int, default=None, help="held-out stimuli (per contrast for gsm)")
+    parser.add_argument("--samples", type=number(int, minimum=2), default=500,
+                        help="response samples per test stimulus")
+    parser.add_argument("--test-stimuli", type=COUNT, default=None, help="held-out stimuli (per contrast for gsm)")
 
 
 def _clamp(text: str) -> dict[int, int]:
@@ -117,15 +149,15 @@ def _add_boltzmann_parser(experiments) -> None:
     parser = experiments.add_parser("boltzmann", help="spike-based sampling of a random Boltzmann machine "
                                                       "vs exact enumeration (Brian2)")
     _add_common_options(parser)
-    parser.add_argument("--units", type=int, default=5, help="K, number of binary units / neurons")
-    parser.add_argument("--duration", type=float, default=100.0, help="simulated seconds per trial")
+    parser.add_argument("--units", type=COUNT, default=5, help="K, number of binary units / neurons")
+    parser.add_argument("--duration", type=POSITIVE, default=100.0, help="simulated seconds per trial")
     parser.add_argument("--neuron", choices=NEURON_MODELS, default="abstract", help="neuron model")
-    parser.add_argument("--trials", type=int, default=1, help="independent chains simulated side by side")
+    parser.add_argument("--trials", type=COUNT, default=1, help="independent chains simulated side by side")
     parser.add_argument("--clamp", type=_clamp, default=None,
                         help="observed units for the inference run, e.g. 0=1,1=0 (default), or 'none'")
-    parser.add_argument("--tau", type=float, default=0.02, help="refractory period = PSP duration, seconds")
-    parser.add_argument("--weight-scale", type=float, default=0.5, help="sd of the random couplings W")
-    parser.add_argument("--bias-scale", type=float, default=0.5, help="sd of the random biases b")
+    parser.add_argument("--tau", type=POSITIVE, default=0.02, help="refractory period = PSP duration, seconds")
+    parser.add_argument("--weight-scale", type=NON_NEGATIVE, default=0.5, help="sd of the random couplings W")
+    parser.add_argument("--bias-scale", type=NON_NEGATIVE, default=0.5, help="sd of the random biases b")
     parser.add_argument("--target", choices=TARGETS, default="numpy", help="Brian2 code-generation target")
     parser.add_argument("--plot", default=None, help="also write the log-log KL-vs-time plot here (PNG, PDF)")
 
@@ -137,10 +169,10 @@ def _add_spiking_circuit_parser(experiments) -> None:
                                                             "of a trained single-layer linear-gaussian circuit")
     parser.add_argument("--from", dest="rate_results", required=True,
                         help="results file of 'run linear-gaussian --architecture single-layer'")
-    parser.add_argument("--seed", type=int, required=True, help="Brian2 seed")
+    parser.add_argument("--seed", type=SEED, required=True, help="Brian2 seed")
     parser.add_argument("--out", required=True, help="output netCDF file")
-    parser.add_argument("--trials", type=int, default=500, help="presentations of each test stimulus")
-    parser.add_argument("--window", type=float, default=1.0, help="counting window, seconds")
+    parser.add_argument("--trials", type=COUNT, default=500, help="presentations of each test stimulus")
+    parser.add_argument("--window", type=POSITIVE, default=1.0, help="counting window, seconds")
     parser.add_argument("--neuron", choices=("poisson", "lif"), default="poisson", help="ON / OFF neuron model")
     parser.add_argument("--target", choices=TARGETS, default="numpy", help="Brian2 code-generation target")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -163,15 +195,15 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     experiments = run.add_subparsers(dest="experiment", required=True)
     lg = experiments.add_parser("linear-gaussian", help="circuit vs the exact linear-Gaussian posterior")
     _add_circuit_options(lg)
-    lg.add_argument("--noise-std", type=float, default=1.0, help="observation noise sd of the task")
+    lg.add_argument("--noise-std", type=POSITIVE, default=1.0, help="observation noise sd of the task")
     lg.add_argument("--prior", choices=("identity", "correlated"), default="identity",
                     help="prior covariance of the latents: identity, or a random correlation matrix")
-    lg.add_argument("--prior-correlation", type=float, default=None,
+    lg.add_argument("--prior-correlation", type=number(float, minimum=0, below=1), default=None,
                     help="correlation scale in [0, 1) of --prior correlated (default 0.5)")
     gsm = experiments.add_parser("gsm", help="circuit vs the exact Gaussian-scale-mixture posterior")
     _add_circuit_options(gsm)
-    gsm.add_argument("--noise-std", type=float, default=0.5, help="observation noise sd of the task")
-    gsm.add_argument("--contrast", type=float, default=None,
+    gsm.add_argument("--noise-std", type=POSITIVE, default=0.5, help="observation noise sd of the task")
+    gsm.add_argument("--contrast", type=POSITIVE, default=None,
                      help="test at this one contrast only (default: 0.25, 0.5, 1, 2 and 4)")
     _add_boltzmann_parser(experiments)
     _add_spiking_circuit_parser(experiments)
@@ -187,7 +219,7 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     _add_common_options(ssn)
     ssn.add_argument("--objective", choices=("moments", "mean"), default="moments",
                      help="match the posterior's mean, variance and covariance, or its mean only (control)")
-    ssn.add_argument("--steps", type=int, default=1200, help="training steps")
+    ssn.add_argument("--steps", type=COUNT, default=1200, help="training steps")
     return experiments.choices
 
 
@@ -219,6 +251,15 @@ def _experiment_kwargs(args) -> dict:
 
 
 def _boltzmann_kwargs(args) -> dict:
+    if args.clamp:
+        # Checked here, before the free run: the clamped run comes after it.
+        outside = sorted(unit for unit in args.clamp if not 0 <= unit < args.units)
+        if outside:
+            raise ValueError(f"--clamp: unit {outside[0]} is not among the {args.units} units (0..{args.units - 1})")
+        if any(value not in (0, 1) for value in args.clamp.values()):
+            raise ValueError(f"--clamp: observed values must be 0 or 1, got {args.clamp}")
+        if len(args.clamp) >= args.units:
+            raise ValueError("--clamp must leave at least one unit free")
     return dict(seed=args.seed, n_units=args.units, duration=args.duration, neuron=args.neuron,
                 n_trials=args.trials, clamp=args.clamp, tau=args.tau, weight_scale=args.weight_scale,
                 bias_scale=args.bias_scale, target=args.target, progress=not args.quiet)

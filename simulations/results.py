@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["variable", "scalar", "parameter_variables", "parameters_of", "new_dataset", "check_units", "save", "load",
-           "load_results", "check_output_path", "config_of", "package_version"]
+__all__ = ["CONFIG_UNITS", "variable", "scalar", "parameter_variables", "parameters_of", "new_dataset", "check_units",
+           "save", "save_figure", "load", "load_results", "check_output_path", "check_figure_path", "config_of",
+           "package_version"]
 
 
 def package_version() -> str:
@@ -84,6 +85,12 @@ def _jsonable(value):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+#: Units of the configuration keys that have them (everything else is a count, a name or a
+#: quantity in the task's own latent units); ``show`` prints them beside the values.
+CONFIG_UNITS = {"duration": "s", "dt": "s", "tau": "s", "burn_in": "s", "window": "s", "tau_inhibitory": "s",
+                "wall_time_s": "s"}
 
 
 def new_dataset(data_vars: Mapping[str, xr.Variable], coords: Mapping[str, xr.Variable] | None,
@@ -153,6 +160,25 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     return path
 
 
+def save_figure(figure, path: str | os.PathLike, dpi: int = 150) -> Path:
+    """Write a Matplotlib figure atomically, in the format its suffix names, with the
+    permissions ``save`` gives (0644 under umask 022)."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if not fmt:
+        raise ValueError(f"{path}: the figure path needs a suffix naming its format (.png, .pdf, ...)")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
+    try:
+        figure.savefig(tmp, dpi=dpi, format=fmt)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
 def load(path: str | os.PathLike) -> xr.Dataset:
     """Read a netCDF file fully into memory (the file is closed on return).
 
@@ -196,6 +222,23 @@ def check_output_path(path: str | os.PathLike, option: str = "--out") -> Path:
     path = Path(path)
     if path.suffix != ".nc":
         raise ValueError(f"{option} {path}: a results file name must end in .nc")
+    return _check_writable(path, option)
+
+
+def check_figure_path(path: str | os.PathLike, option: str = "--plot") -> Path:
+    """Check, before any work starts, that ``path`` can take a figure: a suffix Matplotlib
+    writes (.png, .pdf, .svg, ...), not a folder, in a writable folder. ValueError naming ``option``."""
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    formats = Figure().canvas.get_supported_filetypes()
+    if path.suffix.lstrip(".").lower() not in formats:
+        raise ValueError(f"{option} {path}: a figure file name must end in one of "
+                         f"{', '.join('.' + name for name in sorted(formats))}")
+    return _check_writable(path, option)
+
+
+def _check_writable(path: Path, option: str) -> Path:
     if path.is_dir():
         raise ValueError(f"{option} {path}: is a folder; give a file name such as {path / 'results.nc'}")
     folder = path.parent

@@ -144,7 +144,7 @@ def run_boltzmann(seed: int, n_units: int = 5, duration: float = 100.0, neuron: 
         "p_gibbs": variable("state", state_histogram(gibbs, n_units), "1",
                             "state histogram of the Gibbs reference at matched sample count"),
         "z": variable(("trial", "draw", "unit"), states, "1", "sampler states read every tau after burn-in"),
-        "spike_count": variable(("trial", "unit"), free_run["spike_count"].values, "1", "spikes per trial"),
+        "spike_count": variable(("trial", "unit"), free_run["spike_count"].values, "spikes", "spikes per trial"),
         "kl_sampled": variable("checkpoint", kl_sampled, "nats", "KL(spiking sampler histogram || exact)"),
         "kl_gibbs": variable("checkpoint", kl_gibbs, "nats", "KL(Gibbs histogram || exact), same sample count"),
         "kl_floor": variable("checkpoint", kl_floor, "nats",
@@ -154,9 +154,10 @@ def run_boltzmann(seed: int, n_units: int = 5, duration: float = 100.0, neuron: 
         "kl_floor_final": scalar(kl_floor[-1], "nats", "bias floor over the whole run"),
         "kl_gibbs_final": scalar(kl_gibbs[-1], "nats", "Gibbs reference KL over the whole run"),
         "kl_slope": scalar(kl_slope, "1", "slope of log KL vs log simulated time over the last two decades (1/T: -1)"),
-        "autocorrelation_time": scalar(tau_int, "1", "integrated autocorrelation time, in readouts (tau)"),
+        "autocorrelation_time": scalar(tau_int * tau, "s",
+                                       "integrated autocorrelation time of the readouts (taken every tau)"),
         "simulation_wall_time": scalar(simulation_wall, "s", "wall time of the free spiking run"),
-        "simulated_seconds_per_second": scalar(n_trials * duration / simulation_wall, "1",
+        "simulated_seconds_per_second": scalar(n_trials * duration / simulation_wall, "s/s",
                                                 "network seconds simulated per wall second (all trials)"),
     }
     coords = {
@@ -295,8 +296,8 @@ def run_spiking_circuit(rate_results, seed: int, n_trials: int = 500, window: fl
     data_vars = {
         **{name: rate_results[name].variable for name in ("x", "z", "posterior_mean", "posterior_cov")},
         "decoded": variable(("stimulus", "trial", "latent"), decoded, "1", run["decoded"].attrs["description"]),
-        "quanta": variable(("stimulus", "trial", "latent"), run["quanta"].values, "1", "net quanta per window"),
-        "spike_count": variable(("stimulus", "trial", "latent", "polarity"), run["spike_count"].values, "1",
+        "quanta": variable(("stimulus", "trial", "latent"), run["quanta"].values, "quanta", "net quanta per window"),
+        "spike_count": variable(("stimulus", "trial", "latent", "polarity"), run["spike_count"].values, "spikes",
                                 "ON / OFF spikes per window"),
         "rate_mean": variable(latent_dims, response_mean, "1", "the rate circuit's response mean mu(x)"),
         "rate_noise_std": variable("latent", noise_std, "1", "the rate circuit's trained noise sd"),

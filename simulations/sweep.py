@@ -61,7 +61,7 @@ def _run_options(experiment: str) -> dict[str, argparse.Action]:
 
 
 def _check_value(key: str, value, action: argparse.Action) -> None:
-    expected = action.type or str
+    expected = getattr(action.type, "base", action.type) or str
     if isinstance(value, bool) or isinstance(value, (list, dict)):
         raise ValueError(f"{key}: expected a single {expected.__name__} value, got {value!r}")
     if expected is int and not isinstance(value, int):
@@ -72,6 +72,11 @@ def _check_value(key: str, value, action: argparse.Action) -> None:
         raise ValueError(f"{key}: expected a string, got {value!r}")
     if action.choices is not None and value not in action.choices:
         raise ValueError(f"{key}: {value!r} is not one of {', '.join(map(str, action.choices))}")
+    if hasattr(action.type, "base"):  # the option's range (registry.number), as the command checks it
+        try:
+            action.type(str(value))
+        except argparse.ArgumentTypeError as error:
+            raise ValueError(f"{key}: {error}") from None
 
 
 @dataclass(frozen=True)

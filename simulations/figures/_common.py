@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations.results import new_dataset, save, variable
+from simulations.results import new_dataset, save, save_figure, variable
 
 __all__ = ["figure_dataset", "make", "main_for", "FORMATS"]
 
@@ -36,8 +36,7 @@ def make(module, out_dir, seed: int = 1, quick: bool = False, formats=FORMATS, p
     figure = module.plot(ds)
     for fmt in formats:
         path = out_dir / f"{module.NAME}.{fmt}"
-        figure.savefig(path, dpi=150)
-        paths.append(path)
+        paths.append(save_figure(figure, path))
     return paths
 
 

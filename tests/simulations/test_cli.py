@@ -3,7 +3,7 @@
 import pytest
 
 from simulations.cli import main
-from simulations.results import config_of, load
+from simulations.results import config_of, load, new_dataset, variable
 
 SMALL = ["--steps", "100", "--samples", "20", "--test-stimuli", "3", "--quiet"]
 
@@ -27,9 +27,10 @@ def test_unknown_architecture_exits_with_usage_error(tmp_path):
 
 
 def test_negative_cost_strength_is_a_clear_error(tmp_path, capsys):
-    code = main(["run", "gsm", "--seed", "1", "--cost-strength", "-1", "--out", str(tmp_path / "x.nc")] + SMALL)
+    code, err = _run_cli(["run", "gsm", "--seed", "1", "--cost-strength", "-1", "--out", str(tmp_path / "x.nc")]
+                         + SMALL, capsys)
     assert code == 2
-    assert "strength must be" in capsys.readouterr().err
+    assert "argument --cost-strength: must be > 0, got -1" in err
     assert not (tmp_path / "x.nc").exists()
 
 
@@ -87,11 +88,40 @@ def _run_cli(argv, capsys):
     ("gsm", ["--architecture", "recurrent", "--hidden", "5"], "--hidden"),
     ("gsm", ["--learn-decoder"], "--learn-decoder"),
     ("gsm", ["--learn-precision"], "--learn-precision"),
+    # Values out of range, in the flag's name, before any work.
+    ("linear-gaussian", ["--latents", "0"], "argument --latents: must be >= 1, got 0"),
+    ("linear-gaussian", ["--inputs", "-3"], "argument --inputs: must be >= 1"),
+    ("linear-gaussian", ["--architecture", "multi-layer", "--hidden", "0"], "argument --hidden: must be >= 1"),
+    ("gsm", ["--cost-strength", "nan"], "argument --cost-strength: must be finite"),
+    ("gsm", ["--cost", "power", "--cost-exponent", "0"], "argument --cost-exponent: must be > 0"),
+    ("gsm", ["--cost-scale", "-1"], "argument --cost-scale: must be > 0"),
+    ("linear-gaussian", ["--steps", "0"], "argument --steps: must be >= 1"),
+    ("linear-gaussian", ["--samples", "1"], "argument --samples: must be >= 2"),
+    ("linear-gaussian", ["--test-stimuli", "0"], "argument --test-stimuli: must be >= 1"),
+    ("linear-gaussian", ["--noise-std", "0"], "argument --noise-std: must be > 0"),
+    ("gsm", ["--contrast", "-1"], "argument --contrast: must be > 0"),
+    ("linear-gaussian", ["--seed", "-1"], "argument --seed: must be >= 0"),
+    ("linear-gaussian", ["--latents", "four"], "argument --latents: expected an integer, got 'four'"),
+    ("boltzmann", ["--clamp", "9=1"], "--clamp: unit 9 is not among the 5 units"),
+    ("boltzmann", ["--clamp", "0=2"], "--clamp: observed values must be 0 or 1"),
+    ("boltzmann", ["--units", "2", "--clamp", "0=1,1=0"], "--clamp must leave at least one unit free"),
+    ("boltzmann", ["--clamp", "zero"], "--clamp takes UNIT=VALUE pairs"),
+    ("boltzmann", ["--duration", "0"], "argument --duration: must be > 0"),
+    ("boltzmann", ["--tau", "-0.01"], "argument --tau: must be > 0"),
+    ("boltzmann", ["--weight-scale", "-1"], "argument --weight-scale: must be >= 0"),
+    ("boltzmann", ["--trials", "0"], "argument --trials: must be >= 1"),
+    ("ssn", ["--steps", "0"], "argument --steps: must be >= 1"),
 ])
-def test_bad_local_cost_and_learned_model_options_fail_in_one_line(tmp_path, capsys, experiment, options, flag):
-    """Each: exit code 2, one line on stderr that starts with 'error:' and names the option, no file."""
+def test_bad_options_fail_in_one_line_naming_the_flag(tmp_path, capsys, experiment, options, flag):
+    """Each: exit code 2, one line on stderr that starts with 'error:' and names the option, no file,
+    and no work started (the Boltzmann clamp is checked before the free run, not after it)."""
+    import time
+
     out = tmp_path / "x.nc"
-    code, err = _run_cli(["run", experiment, "--seed", "1", "--out", str(out)] + options + SMALL, capsys)
+    small = SMALL if experiment in ("linear-gaussian", "gsm") else ["--quiet"]
+    started = time.perf_counter()
+    code, err = _run_cli(["run", experiment, "--seed", "1", "--out", str(out)] + options + small, capsys)
+    assert time.perf_counter() - started < 5
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and flag in lines[0], err
@@ -113,7 +143,7 @@ def test_local_charge_and_learned_model_run_from_the_command(tmp_path, capsys):
 
 
 def _results_file(path, experiment):
-    from simulations.results import new_dataset, save, variable
+    from simulations.results import save
 
     return save(new_dataset({"value": variable((), 1.0, "1")}, None, {"seed": 1, "experiment": experiment},
                             experiment), path)
@@ -142,6 +172,12 @@ def test_bad_paths_fail_fast_in_one_line_before_any_work(tmp_path, capsys):
          "holds the results of 'gsm'; expected 'linear-gaussian'"),
         (["run", "agop", "--from", str(readme), "--seed", "1", "--out", str(tmp_path / "a.nc")],
          "not a netCDF file"),
+        (["run", "implicit-em", "--seed", "1", "--out", str(tmp_path / "e.nc"), "--plot", str(tmp_path / "plot")],
+         "--plot"),
+        (["run", "implicit-em", "--seed", "1", "--out", str(tmp_path / "e.nc"), "--plot",
+          str(tmp_path / "no" / "p.png")], "mkdir -p"),
+        (["run", "boltzmann", "--seed", "1", "--out", str(tmp_path / "b.nc"), "--plot", str(tmp_path / "folder.nc")],
+         "a figure file name must end in one of"),
     ]
     for argv, message in cases:
         started = time.perf_counter()
@@ -152,16 +188,39 @@ def test_bad_paths_fail_fast_in_one_line_before_any_work(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["README.md", "folder.nc", "gsm.nc"]
 
 
-def test_results_files_are_readable_by_group_and_others_under_umask_022(tmp_path):
+def test_every_file_kind_is_readable_by_group_and_others_under_umask_022(tmp_path):
+    """Results, figure data and images (through figures' ``make``), sweep manifests: 0644, and
+    no temporary file is left behind."""
+    import json
     import os
     import stat
+    from types import SimpleNamespace
+
+    from analysis.plots import new_axes
+    from simulations.figures._common import make
+    from simulations.sweep import _write_json
+
+    def build(seed, quick, progress):
+        return new_dataset({"value": variable((), 1.0, "1")}, None, {"seed": seed}, "figure")
+
+    def plot(ds):
+        figure, ax = new_axes()
+        ax.plot([0, 1], [0, float(ds["value"])])
+        return figure
 
     previous = os.umask(0o022)
     try:
-        path = _results_file(tmp_path / "r.nc", "gsm")
+        paths = [_results_file(tmp_path / "r.nc", "gsm")]
+        paths += make(SimpleNamespace(NAME="fig", build=build, plot=plot), tmp_path)
+        _write_json(tmp_path / "sweep.json", {"points": []})
+        paths.append(tmp_path / "sweep.json")
     finally:
         os.umask(previous)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert sorted(p.suffix for p in paths) == [".json", ".nc", ".nc", ".pdf", ".png"]
+    assert sorted(tmp_path.iterdir()) == sorted(paths)
+    for path in paths:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+    assert json.loads((tmp_path / "sweep.json").read_text()) == {"points": []}
 
 
 def test_run_quick_is_a_smoke_run_of_each_experiment(tmp_path, capsys):

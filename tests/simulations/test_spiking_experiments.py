@@ -49,10 +49,24 @@ def test_file_contract(hundred_seconds, tmp_path):
     states = ds["z"].values.reshape(-1, 5)
     index = (states * (1 << np.arange(5))).sum(-1)
     np.testing.assert_allclose(ds["p_sampled"].values, np.bincount(index, minlength=32) / len(index))
-    assert ds["p_gibbs"].sum() == pytest.approx(1.0)
-    assert ds["kl_sampled"].attrs["units"] == "nats" and ds["sampled_time"].attrs["units"] == "s"
+    units = {name: ds[name].attrs["units"] for name in ("kl_sampled", "sampled_time", "spike_count",
+                                                         "autocorrelation_time", "simulated_seconds_per_second")}
+    assert units == {"kl_sampled": "nats", "sampled_time": "s", "spike_count": "spikes", "autocorrelation_time": "s",
+                     "simulated_seconds_per_second": "s/s"}
     config = config_of(ds)
     assert config["seed"] == 1 and config["neuron"] == "abstract" and config["clamp"] == {"0": 1, "1": 0}
+
+
+def test_show_prints_units_beside_times(hundred_seconds, tmp_path, capsys):
+    from simulations.cli import main
+    from simulations.results import save
+
+    main(["show", str(save(hundred_seconds, tmp_path / "b.nc"))])
+    out = capsys.readouterr().out
+    config = config_of(hundred_seconds)
+    assert f"duration = {config['duration']} s" in out and f"tau = {config['tau']} s" in out
+    assert "seed = 1\n" in out
+    assert [line.split()[-1] for line in out.splitlines() if line.startswith("autocorrelation_time")] == ["s"]
 
 
 def test_random_machine_follows_its_documented_distribution():

@@ -79,11 +79,14 @@ def test_3x4_sweep_survives_a_killed_worker_and_resumes(client, tmp_path):
 
 
 def test_a_failing_point_is_recorded_and_the_others_finish(client, tmp_path):
-    config = _config(tmp_path / "fail", {"contrast": [1.0, -1.0], "seed": [3]})
+    """A point that passes validation but fails when it runs (a cost so strong that training
+    diverges at its first step) is recorded; the other point finishes."""
+    config = _config(tmp_path / "fail", {"cost-strength": [1.0, 1e300], "seed": [3]})
     counts = run_sweep(config, client=client, progress=False)
     assert counts == {"done": 1, "skipped": 0, "failed": 1}
-    error = json.loads((config.out / "points" / "contrast=-1.0_seed=3.error.json").read_text())
-    assert "contrast_levels" in error["error"]
+    (error_file,) = (config.out / "points").glob("*.error.json")
+    assert error_file.name.startswith("cost_strength=1e+300")
+    assert "diverged" in json.loads(error_file.read_text())["error"]
     assert load_sweep(config.out)["kl_moment_matched"].notnull().sum() == 1
     assert run_sweep(config, client=client, progress=False, retries=1) == {"done": 0, "skipped": 1, "failed": 1}
 
@@ -108,9 +111,12 @@ def test_a_failing_point_is_recorded_and_the_others_finish(client, tmp_path):
         ('experiment = "gsm"\nout = "o"\n[grid\nseed = [1]', "TOML"),
         # Options that parse but do not validate: every grid point is checked before any runs.
         ('experiment = "gsm"\nout = "o"\n[grid]\nseed = [1]\ncost-strength = [1.0, -1.0]',
-         r"grid point seed=1_cost_strength=-1.0: strength must be"),
+         r"grid.cost-strength: must be > 0, got -1.0"),
+        ('experiment = "gsm"\nout = "o"\n[grid]\nseed = [1]\ncontrast = [1.0, 0.0]', r"grid.contrast: must be > 0"),
+        ('experiment = "gsm"\nout = "o"\n[fixed]\nlatents = 0\n[grid]\nseed = [1]', r"fixed.latents: must be >= 1"),
+        ('experiment = "gsm"\nout = "o"\n[grid]\nseed = [1, -2]', r"grid.seed: must be >= 0"),
         ('experiment = "linear-gaussian"\nout = "o"\n[fixed]\ncharge = "local"\n[grid]\nseed = [1]\n'
-         'activity-cost-hidden = [1.0, -2.0]', "--activity-cost-hidden"),
+         'activity-cost-hidden = [1.0, -2.0]', "grid.activity-cost-hidden: must be >= 0"),
         ('experiment = "linear-gaussian"\nout = "o"\n[grid]\nseed = [1, 2]\nprior-correlation = [0.2]',
          "--prior-correlation"),
     ],
