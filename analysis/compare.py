@@ -22,6 +22,7 @@ __all__ = [
     "gaussian_coverage",
     "correlation_from_cov",
     "off_diagonal_correlation",
+    "correlation_agreement",
     "compare_to_gaussian",
 ]
 
@@ -169,6 +170,33 @@ def off_diagonal_correlation(cov_a, cov_b) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
+def correlation_agreement(circuit, reference) -> dict[str, float]:
+    """How well one set of pairwise correlation coefficients matches another, scale included.
+
+    Pearson r is blind to scale (circuit correlations at a tenth of the reference's still
+    score 1), so it comes with the least-squares slope through the origin of ``circuit`` on
+    ``reference``, sum(c r) / sum(r^2) (1 when the scale is right), and the RMS difference.
+
+    Parameters
+    ----------
+    circuit, reference : (n_pairs,) correlation coefficients, n_pairs >= 2.
+
+    Returns
+    -------
+    dict with ``pearson``, ``slope`` and ``rms``.
+    """
+    circuit = check.finite_array("circuit", circuit, ndim=1)
+    reference = check.finite_array("reference", reference, ndim=1)
+    if circuit.shape != reference.shape or circuit.size < 2:
+        raise ValueError(f"circuit and reference must be matching (n_pairs,) arrays with n_pairs >= 2, "
+                         f"got {circuit.shape} and {reference.shape}")
+    if not np.any(reference):
+        raise ValueError("reference correlations are all zero: no slope to measure")
+    return {"pearson": float(np.corrcoef(circuit, reference)[0, 1]),
+            "slope": float(circuit @ reference / (reference @ reference)),
+            "rms": float(np.sqrt(np.mean((circuit - reference) ** 2)))}
+
+
 def compare_to_gaussian(samples, posterior_mean, posterior_cov, z_true=None) -> dict[str, float]:
     """Score response samples against an exact (or moment-matched) Gaussian posterior.
 
@@ -188,6 +216,8 @@ def compare_to_gaussian(samples, posterior_mean, posterior_cov, z_true=None) -> 
       ``kl_moment_matched``   mean KL(N(sample mean, C_hat) || exact posterior), nats;
       ``noise_correlation_match`` correlation of the stimulus-averaged response noise
                               correlations with the posterior correlations (K >= 3);
+      ``noise_correlation_slope``, ``noise_correlation_rms`` their slope through the origin
+                              and RMS difference (``correlation_agreement``; K >= 3);
       ``coverage_50``, ``coverage_90`` (with z_true) fraction of true latents inside
                               the samples' central 50% / 90% intervals.
     The moment-matched KL is biased upwards by about (K + K(K+1)/2) / (2 n_samples).
@@ -208,8 +238,12 @@ def compare_to_gaussian(samples, posterior_mean, posterior_cov, z_true=None) -> 
         "kl_moment_matched": float(np.mean(gaussian_kl(sample_mean, sample_cov, mean, cov))),
     }
     if k >= 3:
-        metrics["noise_correlation_match"] = off_diagonal_correlation(
-            correlation_from_cov(sample_cov).mean(0), correlation_from_cov(cov).mean(0))
+        upper = np.triu_indices(k, 1)
+        agreement = correlation_agreement(correlation_from_cov(sample_cov).mean(0)[upper],
+                                          correlation_from_cov(cov).mean(0)[upper])
+        metrics["noise_correlation_match"] = agreement["pearson"]
+        metrics["noise_correlation_slope"] = agreement["slope"]
+        metrics["noise_correlation_rms"] = agreement["rms"]
     if z_true is not None:
         metrics["coverage_50"] = empirical_coverage(samples, z_true, 0.5)
         metrics["coverage_90"] = empirical_coverage(samples, z_true, 0.9)

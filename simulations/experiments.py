@@ -69,6 +69,9 @@ _METRIC_DESCRIPTIONS = {
     "cov_relative_error": "mean Frobenius error of the response covariance, relative",
     "variance_ratio": "mean response variance / posterior variance",
     "noise_correlation_match": "correlation of response noise correlations with posterior correlations",
+    "noise_correlation_slope": "slope through the origin of response noise correlations on posterior correlations "
+                               "(1: the right scale)",
+    "noise_correlation_rms": "RMS difference of response noise correlations and posterior correlations",
     "coverage_50": "fraction of true latents in the responses' central 50% interval (exact: 0.5)",
     "coverage_90": "fraction of true latents in the responses' central 90% interval (exact: 0.9)",
 }

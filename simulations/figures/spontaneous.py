@@ -53,6 +53,11 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False):
         "blank_posterior_cov": variable(("latent", "latent_"), blank_posterior.cov[0], "1",
                                         "exact posterior covariance for x = 0"),
         "spontaneous_mean": variable("latent", spontaneous.mean(0), "1", "mean of spontaneous samples"),
+        "circuit_blank_mean": variable("latent", np.asarray(circuit.mean(params, jnp.asarray(blank)))[0], "1",
+                                       "the circuit's exact response mean for x = 0"),
+        "circuit_blank_cov": variable(("latent", "latent_"),
+                                      np.asarray(circuit.response_covariance(params, jnp.asarray(blank)))[0], "1",
+                                      "the circuit's exact response covariance for x = 0"),
         **{name: scalar(value, "nats" if name.startswith("kl") else "1",
                         name.replace("_", " ")) for name, value in divergences.items()},
     }

@@ -6,6 +6,7 @@ from scipy import stats
 
 from analysis.compare import (
     compare_to_gaussian,
+    correlation_agreement,
     discrete_kl,
     empirical_coverage,
     gaussian_kl,
@@ -76,8 +77,26 @@ def test_samples_from_the_exact_posterior_score_as_exact(rng):
     assert metrics["variance_ratio"] == pytest.approx(1.0, abs=0.01)
     assert metrics["kl_moment_matched"] < 0.02  # plug-in bias (3 + 6) / 800 = 0.011
     assert metrics["noise_correlation_match"] > 0.99
+    # Sample correlations from 400 draws: SE about 1/sqrt(400) per stimulus, averaged over 2000.
+    assert metrics["noise_correlation_slope"] == pytest.approx(1.0, abs=0.01)
+    assert metrics["noise_correlation_rms"] < 0.01
     assert metrics["coverage_50"] == pytest.approx(0.5, abs=0.02)
     assert metrics["coverage_90"] == pytest.approx(0.9, abs=0.02)
+
+
+def test_correlation_agreement_sees_the_scale_that_pearson_r_misses():
+    """Exact: correlations at a tenth of the reference's have r = 1 but slope 0.1 and an RMS
+    difference of 0.9 x the reference's RMS."""
+    reference = np.array([0.5, -0.3, 0.2, -0.6])
+    scaled = correlation_agreement(0.1 * reference, reference)
+    assert scaled["pearson"] == pytest.approx(1.0)
+    assert scaled["slope"] == pytest.approx(0.1)
+    assert scaled["rms"] == pytest.approx(0.9 * np.sqrt(np.mean(reference**2)))
+    assert correlation_agreement(reference, reference) == pytest.approx({"pearson": 1.0, "slope": 1.0, "rms": 0.0})
+    with pytest.raises(ValueError, match="reference"):
+        correlation_agreement(reference, np.zeros(4))
+    with pytest.raises(ValueError, match="n_pairs"):
+        correlation_agreement(reference, reference[:3])
 
 
 def test_empirical_coverage_of_a_too_narrow_sampler_is_low(rng):

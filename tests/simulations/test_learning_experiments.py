@@ -49,7 +49,13 @@ def test_agop_experiment_with_a_trained_circuit(tmp_path):
     assert float(ds["relu_top_direction_cosine"]) > 0.9 and float(ds["rfm_top_direction_cosine"]) > 0.9
     assert ds["rfm_test_error"].values[-1] < ds["rfm_test_error"].values[0]
     assert ds["variability_agop"].dims == ("circuit_input", "circuit_input_")
-    assert 0 <= float(ds["variability_top_in_span_A"]) <= 1 + 1e-12
+    # Recomputed from the two files: the top direction is the AGOP's leading eigenvector, and its
+    # share inside span(A) is its squared projection on an orthonormal basis of A's columns.
+    eigenvalues, eigenvectors = np.linalg.eigh(ds["variability_agop"].values)
+    top = ds["variability_top_direction"].values
+    assert abs(top @ eigenvectors[:, -1]) == pytest.approx(1.0, abs=1e-9)
+    basis = np.linalg.qr(load(rate_file)["A"].values)[0]
+    assert float(ds["variability_top_in_span_A"]) == pytest.approx(np.sum((basis.T @ top) ** 2), abs=1e-9)
 
 
 def test_an_ungated_circuit_has_input_independent_variability(tmp_path):
