@@ -18,11 +18,17 @@ SLURM cluster started with dask-jobqueue works unchanged. Layout of ``out``:
 
 - ``sweep.json``: the configuration and the list of points (written first);
 - ``points/<name>.nc``: a finished point, written atomically as soon as it finishes;
+- ``points/<name>.json``: the record of a finished point, written by the worker right after
+  the point's file: which attempt (run of the sweep) computed it, when it started and
+  finished, its wall time, host and process (kept out of the netCDF files, so the same sweep
+  run twice writes byte-identical files);
 - ``points/<name>.error.json``: a point that failed, with its error and traceback;
-- ``log.jsonl``: one line per finished point with its wall time (kept out of the netCDF
-  files, so the same sweep run twice writes byte-identical files).
+- ``log.jsonl``: one line per point finished while the driver watched.
 
-A rerun skips points whose file exists (resume) and retries the failed ones.
+A rerun skips points whose file exists (resume) and retries the failed ones. Files are
+written to a temporary name and renamed, so a killed process (a worker, or the driver with
+its workers) never leaves a partial file that counts as finished: killing everything in
+the middle of a sweep and running it again computes only the missing points.
 ``load_sweep(out)`` opens the finished points as one Dataset with the grid keys as dims.
 """
 
@@ -186,21 +192,28 @@ def read_config(path: str | os.PathLike) -> SweepConfig:
     return validate_config(raw)
 
 
-def run_point(argv: list[str]) -> float:
+def run_point(argv: list[str], attempt: int | None = None) -> float:
     """Run one point in this process and save it; returns its wall time in seconds.
 
     Runs through the command line's own parser, so a sweep key means what the option means.
-    The wall time is removed from the file (it goes to the sweep's log), which keeps reruns
-    byte-identical.
+    The wall time is removed from the file, which keeps reruns byte-identical; it goes, with
+    the ``attempt`` (the sweep run that computed the point), the start and finish times, host
+    and process id, to the record ``<name>.json`` beside the point's file.
     """
+    import socket
+
     from simulations.registry import build_run_parser, experiment_call
     from simulations.results import save
 
+    started = time.time()
     args = build_run_parser().parse_args(argv)  # importing simulations.registry has set JAX_PLATFORMS
     experiment, kwargs, _ = experiment_call(args)
     ds = experiment(**kwargs)
     wall = float(ds.attrs.pop("wall_time_s", math.nan))
-    save(ds, args.out)
+    path = save(ds, args.out)
+    _write_json(path.with_suffix(".json"), {"point": path.stem, "attempt": attempt, "started": started,
+                                            "finished": time.time(), "wall_time_s": wall,
+                                            "host": socket.gethostname(), "pid": os.getpid()})
     return wall
 
 
@@ -215,14 +228,16 @@ def _prepare_folder(config: SweepConfig) -> Path:
     points_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = config.out / "sweep.json"
     manifest = json.loads(json.dumps(config.manifest(), default=str))
-    if manifest_path.exists():
-        previous = json.loads(manifest_path.read_text())
+    previous = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    if previous:
         if (previous["experiment"], previous["fixed"]) != (manifest["experiment"], manifest["fixed"]):
             raise ValueError(f"out: {config.out} holds a different sweep ({manifest_path}); choose another folder")
         # A grid that grew keeps its finished points; the manifest lists the union.
         known = {p["name"]: p for p in previous["points"]}
         known.update({p["name"]: p for p in manifest["points"]})
         manifest["points"] = list(known.values())
+    # Each run of the sweep is one attempt; the point records say which attempt computed them.
+    manifest["attempts"] = previous.get("attempts", 0) + 1
     _write_json(manifest_path, manifest)
     return points_dir
 
@@ -270,7 +285,9 @@ def run_sweep(config: SweepConfig, scheduler: str | None = None, n_workers: int 
     if not todo:
         return counts
     try:
-        futures = {client.submit(run_point, argv, key=f"{name}-{time.time_ns()}", retries=retries, pure=False): name
+        attempt = json.loads((config.out / "sweep.json").read_text())["attempts"]
+        futures = {client.submit(run_point, argv, attempt, key=f"{name}-{time.time_ns()}", retries=retries,
+                                 pure=False): name
                    for name, argv in todo.items()}
         bar = tqdm(total=len(todo), desc=f"sweep {config.out.name}", unit="point", disable=not progress)
         for future in as_completed(futures):

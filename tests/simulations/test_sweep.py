@@ -78,6 +78,47 @@ def test_3x4_sweep_survives_a_killed_worker_and_resumes(client, tmp_path):
         assert after[name] == digest
 
 
+def test_killing_the_driver_mid_sweep_loses_no_finished_point(client, tmp_path):
+    """SIGKILL the sweep command and its workers (its whole process group, as a job scheduler
+    or a crash would) once some points are written; the rerun computes only the missing
+    points, whose records name the second attempt, and every file matches a clean run."""
+    import subprocess
+    import sys
+    import time
+
+    text = ('experiment = "gsm"\nout = "killed"\n[fixed]\nsteps = 30\nsamples = 20\ntest-stimuli = 2\n'
+            '[grid]\ncost-strength = [0.5, 1.0, 2.0]\nseed = [1, 2]\n')
+    path = _write(tmp_path / "sweep.toml", text)
+    driver = subprocess.Popen([sys.executable, "-m", "simulations.cli", "sweep", str(path), "--workers", "2",
+                               "--quiet"], cwd=tmp_path, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    points = tmp_path / "killed" / "points"
+    deadline = time.monotonic() + 300
+    while not list(points.glob("*.json")) and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.2)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    finished = _digests(tmp_path / "killed")
+    assert 1 <= len(finished) < 6, "the kill must land mid-sweep"
+
+    as_written = read_config(path)  # its out is relative to the folder the command ran in
+    config = SweepConfig(as_written.experiment, tmp_path / "killed", as_written.fixed, as_written.grid)
+    counts = run_sweep(config, client=client, progress=False)
+    assert counts == {"done": 6 - len(finished), "skipped": len(finished), "failed": 0}
+    after = _digests(config.out)
+    assert all(after[name] == digest for name, digest in finished.items())
+    assert json.loads((config.out / "sweep.json").read_text())["attempts"] == 2
+    attempts = {p.stem: json.loads(p.read_text())["attempt"] for p in points.glob("*.json")}
+    for name in after:
+        point = name.removesuffix(".nc")
+        # A point killed between its file and its record has no record; it is still finished.
+        assert attempts.get(point, 1) == 1 if name in finished else attempts[point] == 2
+
+    clean = SweepConfig(config.experiment, tmp_path / "clean", config.fixed, config.grid)
+    assert run_sweep(clean, client=client, progress=False)["done"] == 6
+    assert _digests(clean.out) == after
+
+
 def test_a_failing_point_is_recorded_and_the_others_finish(client, tmp_path):
     """A point that passes validation but fails when it runs (a cost so strong that training
     diverges at its first step) is recorded; the other point finishes."""
