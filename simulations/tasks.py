@@ -28,7 +28,7 @@ __all__ = ["ARCHITECTURES", "DEFAULT_STEPS", "CircuitOptions", "trained_circuit"
 
 ARCHITECTURES = ("single-layer", "multi-layer", "recurrent")
 #: Training steps by charge when none are given (see ``CircuitOptions``).
-DEFAULT_STEPS = {"responses": 3000, "neurons": 3000, "local": 6000}
+DEFAULT_STEPS = {"responses": 3000, "neurons": 6000, "local": 6000}
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,10 @@ class CircuitOptions:
     (default: the output neurons' coefficient). learn_decoder, learn_precision,
     precision_shape : learn the generative model's decoder and decoding precision
     (``isotropic`` or ``diagonal``). steps, batch_size, learning_rate : training; steps
-    defaults to ``DEFAULT_STEPS[charge]`` (the local charge has slow directions, e.g. unused
-    hidden neurons drifting to zero readout: at 3000 steps a multi-layer circuit under it
-    was measured 0.026 nats per input above the closed-form optimum, at 6000 steps 0.0006).
+    defaults to ``DEFAULT_STEPS[charge]`` (the per-neuron charges have slow directions, e.g.
+    unused hidden neurons drifting to zero readout: at 3000 steps a multi-layer circuit under
+    the local charge was measured 0.026 nats per input above the closed-form optimum, at 6000
+    steps 0.0006; a recurrent circuit under the neurons charge 0.023, at 6000 steps 0.006).
     samples : response samples per test stimulus.
     tau, dt : recurrent time constant and step, seconds; burn_in : seconds simulated from
     rest before a recurrent response is read.

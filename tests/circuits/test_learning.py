@@ -36,6 +36,26 @@ def test_log_cost_single_layer_learns_the_mean_field_posterior(seed):
     assert np.max(np.abs(response_mean - posterior.mean) / posterior.sd) < 0.1
 
 
+@pytest.mark.parametrize("cost", [LogCost(), PowerLawCost(0.5)], ids=["log", "power"])
+def test_per_neuron_charges_equal_the_entropy_charge_for_independent_noise(cost):
+    """Exact: with one noise source per response neuron (a single-layer circuit), charging each
+    neuron for its own sd ('neurons', and 'local' with a diagonal Q) is the entropy charge."""
+    from circuits.learning import loss_terms
+
+    model = LinearGaussian(np.random.default_rng(3).normal(size=(6, 3)), 0.7)
+    circuit = FeedforwardCircuit(6, 3)
+    params = circuit.init(jax.random.PRNGKey(0))
+    params["log_noise_std"] = jnp.array([-0.3, 0.1, 0.4])
+    x = jnp.asarray(model.sample(50, np.random.default_rng(4))[1])
+    terms = {charge: loss_terms(circuit, params, Objective.for_linear_gaussian(
+        model.A, model.noise_std, model.prior_cov, cost, charge=charge), x, jax.random.PRNGKey(1),
+        TrainingConfig()) for charge in ("responses", "neurons", "local")}
+    for charge in ("neurons", "local"):
+        for name in ("loss", "reliability_cost", "decoding_error", "activity_cost"):
+            expected = float(terms["responses"][name])
+            assert float(terms[charge][name]) == pytest.approx(expected, rel=1e-6), (charge, name)
+
+
 @pytest.mark.parametrize("cost", [PowerLawCost(0.5), PowerLawCost(2 / 3), PowerLawCost(4 / 3), PowerLawCost(2.0),
                                   LogCost()], ids=lambda c: getattr(c, "exponent", "log"))
 def test_trained_variance_follows_the_power_law_of_posterior_precision(cost):
@@ -114,3 +134,25 @@ def test_bad_training_config_is_refused():
         TrainingConfig(learning_rate=-0.1)
     with pytest.raises(ValueError, match="steps"):
         TrainingConfig(steps=0)
+
+
+def test_supralinear_ei_circuit_trains_towards_the_bound_of_the_true_model():
+    """The supralinear E/I circuit trains under the entropy charge (300 steps): the loss falls
+    from its first 20 steps to its last 20 by more than 5 SE (SE from the spread of the steps'
+    minibatch losses), and stays above what no response distribution can beat, -log p(x) less
+    the objective's constants (the negative ELBO's minimum), by the same 5-SE margin. A wrong
+    sign in a term, or gradients that do not reach the E/I weights, fails one of the two."""
+    model = LinearGaussian(np.random.default_rng(0).normal(size=(4, 2)), 1.0)
+    data = model.sample(5000, np.random.default_rng(1))[1]
+    circuit = RecurrentCircuit(4, 2, variant="supralinear", n_inhibitory=1)
+    objective = Objective.for_linear_gaussian(model.A, model.noise_std, model.prior_cov, LogCost())
+    _, history = train(circuit, objective, data, jax.random.PRNGKey(0), TrainingConfig(steps=300), progress=False)
+    loss = history["loss"].values
+    first, last = loss[:20], loss[-20:]
+    standard_error = np.sqrt(first.var(ddof=1) / 20 + last.var(ddof=1) / 20)
+    assert first.mean() - last.mean() > 5 * standard_error
+    n_obs, n_latent = model.A.shape
+    negative_loglik = 0.5 * (n_obs * np.log(2 * np.pi) + np.linalg.slogdet(model.marginal_cov)[1] + n_obs)
+    constants = (0.5 * n_obs * np.log(2 * np.pi) + np.sum(np.log(np.broadcast_to(model.noise_std, (n_obs,))))
+                 - 0.5 * np.linalg.slogdet(model.prior_precision)[1] - 0.5 * n_latent)
+    assert last.mean() > negative_loglik - constants + 5 * last.std(ddof=1) / np.sqrt(20)
