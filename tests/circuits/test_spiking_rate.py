@@ -1,5 +1,11 @@
 """Spiking realisation of a rate circuit: the synaptic design is exact, and the simulated
-counts have the designed mean and variance (tolerances from the sampling distributions)."""
+counts have the designed mean and variance (tolerances from the sampling distributions).
+
+False alarms: the bars on simulated counts against exactly known means and variances are
+4.5 standard errors (two-sided Gaussian 7e-6 each, under 1e-4 for a test's comparisons);
+the LIF variance keeps the issue's 25% bar, because a LIF neuron's Fano factor is only
+approximately constant over rates (a model error, not sampling error). Seeds are fixed, so
+a run is never flaky."""
 
 import numpy as np
 import pytest
@@ -46,13 +52,13 @@ def test_simulated_counts_have_the_designed_mean_and_variance():
     # Sample mean: standard error sigma / sqrt(n). Sample variance: sd sigma^2 sqrt(2 / (n - 1))
     # (Gaussian limit; the counts are sums of many events). Bernoulli steps of 0.1 ms lower the
     # variance by (1 - rate dt) < 2%, well inside the bound.
-    assert np.all(np.abs(decoded.mean(1) - mean) < 6 * noise_std / np.sqrt(trials))
+    assert np.all(np.abs(decoded.mean(1) - mean) < 4.5 * noise_std / np.sqrt(trials))
     ratio = decoded.var(1, ddof=1) / noise_std**2
-    assert np.all(np.abs(ratio - 1) < 6 * np.sqrt(2 / (trials - 1)))
+    assert np.all(np.abs(ratio - 1) < 4.5 * np.sqrt(2 / (trials - 1)))  # +-32% at 400 trials
     # Spike counts: ON + OFF rates sum to 2 nu0 in every window.
     total = run["spike_count"].values.sum(-1).mean(1)
     expected = 2 * code.baseline_rate * code.window
-    assert np.all(np.abs(total - expected) < 6 * np.sqrt(expected / trials))
+    assert np.all(np.abs(total - expected) < 4.5 * np.sqrt(expected / trials))
 
 
 def test_same_seed_same_counts_and_the_window_must_fit_the_step():
@@ -94,7 +100,7 @@ def test_lif_neurons_carry_the_designed_mean(lif_calibration):
     # at each of the ON and OFF rates (sd sqrt(F nu / counted seconds)), divided by the gain.
     counted_seconds = 40 * 10 * 0.2
     calibration_sd = np.sqrt(1.5 * (code.on_rates + code.off_rates) / counted_seconds) / code.gain
-    tolerance = 6 * np.sqrt(noise_std**2 / trials + calibration_sd**2)
+    tolerance = 4.5 * np.sqrt(noise_std**2 / trials + calibration_sd**2)
     assert np.all(np.abs(decoded.mean(1) - mean) < tolerance)
     # The variance is right only as far as the Fano factor is constant over the rates used:
     # the issue's 25% bar.

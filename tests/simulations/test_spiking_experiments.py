@@ -1,4 +1,9 @@
-"""The spike-based Boltzmann sampler experiment: the issue's acceptance bars, file contract, errors."""
+"""The spike-based Boltzmann sampler experiment: the issue's acceptance bars, file contract, errors.
+
+False alarms: for an exact sampler, 2 N_eff KL(histogram || p) is chi-square with 2^K - 1
+degrees of freedom (N_eff from the measured autocorrelation time), so KL / floor is
+chi2_df / df: the bar of 2x the floor at df = 31 is exceeded with probability 7e-4, and 4x
+the floor at df = 7 (the clamped run's 3 free units) with 2e-4. Seeds are fixed."""
 
 import numpy as np
 import pytest
@@ -32,7 +37,7 @@ def test_kl_stays_within_twice_the_plugin_bias_floor_and_falls_as_one_over_time(
 
 def test_clamped_units_give_the_exact_conditional(hundred_seconds):
     ds = hundred_seconds
-    assert float(ds["kl_conditional"]) < 0.02
+    assert float(ds["kl_conditional"]) < 4 * float(ds["kl_conditional_floor"])
     exact = BoltzmannMachine(ds["W"].values, ds["b"].values).conditional(
         ds["clamped_unit"].values, ds["clamped_value"].values).probabilities()
     np.testing.assert_allclose(ds["p_conditional_exact"].values, exact)
