@@ -1,5 +1,9 @@
 """Variability statistics against exact values: closed forms, brute force, or known
-distributions with tolerances from their standard errors."""
+distributions with tolerances from their standard errors.
+
+False alarms: 4 SE bars (two-sided Gaussian 6e-5 each); the prior-KL bars are 10x the
+plug-in bias, which a correct estimate exceeds with probability below 1e-6 (chi-square).
+Seeds are fixed, so a run is never flaky."""
 
 import numpy as np
 import pytest
@@ -38,7 +42,7 @@ def test_fano_of_poisson_counts_is_one_within_standard_errors():
     fano, se = fano_factor(counts, 0, pool_axes=(1,))
     # Var of the sample Fano factor of Poisson counts is ~ 2 / (n - 1): the jackknife agrees.
     assert se == pytest.approx(np.sqrt(2 / 3999 / 6), rel=0.2)
-    assert abs(fano - 1.0) < 3 * se
+    assert abs(fano - 1.0) < 4 * se
 
 
 def test_fano_rejects_silent_neurons_and_too_few_trials():

@@ -1,5 +1,8 @@
 """The stochastic SSN: structure (Dale's law, no autapses), OU noise statistics against the
-closed form, and clear errors."""
+closed form, and clear errors.
+
+False alarms: the stationary variance is compared with the discrete Lyapunov solution within
+4 SE (effective sample size counted conservatively, a quarter of the draws): at most 6e-5."""
 
 import jax
 import jax.numpy as jnp
