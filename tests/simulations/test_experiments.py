@@ -46,8 +46,10 @@ def test_results_file_is_self_describing(architecture_runs, tmp_path):
 
 def test_same_seed_gives_identical_results():
     for arch in ("single-layer", "multi-layer", "recurrent"):
+        # Without the closed-form optimum, whose compilation would be most of the time: it is
+        # deterministic (L-BFGS from fixed starts) and its values are tested on their own.
         kwargs = dict(seed=3, architecture=arch, steps=100, samples=10, n_test=3, n_train=500, burn_in=0.05,
-                      progress=False)
+                      closed_form=False, progress=False)
         a, b = run_linear_gaussian(**kwargs), run_linear_gaussian(**kwargs)
         xr.testing.assert_equal(a, b)
         assert a.attrs["config"] == b.attrs["config"]
