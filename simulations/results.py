@@ -148,16 +148,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     check_units(ds)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    os.chmod(tmp, 0o666 & ~_umask())
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
+    return _write_atomically(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def save_figure(figure, path: str | os.PathLike, dpi: int = 150) -> Path:
@@ -167,11 +158,16 @@ def save_figure(figure, path: str | os.PathLike, dpi: int = 150) -> Path:
     fmt = path.suffix.lstrip(".").lower()
     if not fmt:
         raise ValueError(f"{path}: the figure path needs a suffix naming its format (.png, .pdf, ...)")
+    return _write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format=fmt))
+
+
+def _write_atomically(path: Path, write) -> Path:
+    """``write(temporary path)`` in ``path``'s folder, umask permissions, then rename onto ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())
     try:
-        figure.savefig(tmp, dpi=dpi, format=fmt)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
