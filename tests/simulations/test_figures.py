@@ -43,8 +43,9 @@ def assert_reloads_to_same_plot(module, ds, tmp_path):
 
 @pytest.fixture(scope="module")
 def trained_ssns():
-    """Quick SSNs (150 steps) shared by the onset and dynamics figures."""
-    return {objective: run_ssn(1, objective, steps=150, progress=False) for objective in ("moments", "mean")}
+    """Quick SSNs (50 steps) shared by the onset and dynamics figures: the quick tests check the
+    figures' data, which does not depend on how far the SSNs trained (the slow tests do)."""
+    return {objective: run_ssn(1, objective, steps=50, progress=False) for objective in ("moments", "mean")}
 
 
 def test_contrast(tmp_path):

@@ -87,7 +87,7 @@ def test_killing_the_driver_mid_sweep_loses_no_finished_point(client, tmp_path):
     import time
 
     text = ('experiment = "gsm"\nout = "killed"\n[fixed]\nsteps = 30\nsamples = 20\ntest-stimuli = 2\n'
-            '[grid]\ncost-strength = [0.5, 1.0, 2.0]\nseed = [1, 2]\n')
+            '[grid]\ncost-strength = [0.5, 2.0]\nseed = [1, 2]\n')
     path = _write(tmp_path / "sweep.toml", text)
     driver = subprocess.Popen([sys.executable, "-m", "simulations.cli", "sweep", str(path), "--workers", "2",
                                "--quiet"], cwd=tmp_path, start_new_session=True,
@@ -99,12 +99,12 @@ def test_killing_the_driver_mid_sweep_loses_no_finished_point(client, tmp_path):
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     finished = _digests(tmp_path / "killed")
-    assert 1 <= len(finished) < 6, "the kill must land mid-sweep"
+    assert 1 <= len(finished) < 4, "the kill must land mid-sweep"
 
     as_written = read_config(path)  # its out is relative to the folder the command ran in
     config = SweepConfig(as_written.experiment, tmp_path / "killed", as_written.fixed, as_written.grid)
     counts = run_sweep(config, client=client, progress=False)
-    assert counts == {"done": 6 - len(finished), "skipped": len(finished), "failed": 0}
+    assert counts == {"done": 4 - len(finished), "skipped": len(finished), "failed": 0}
     after = _digests(config.out)
     assert all(after[name] == digest for name, digest in finished.items())
     assert json.loads((config.out / "sweep.json").read_text())["attempts"] == 2
