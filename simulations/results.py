@@ -21,8 +21,8 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["CONFIG_UNITS", "variable", "scalar", "parameter_variables", "parameters_of", "new_dataset", "check_units",
-           "save", "save_figure", "load", "load_results", "check_output_path", "check_figure_path", "config_of",
-           "package_version"]
+           "save", "save_figure", "write_atomically", "load", "load_results", "check_output_path",
+           "check_figure_path", "config_of", "package_version"]
 
 
 def package_version() -> str:
@@ -148,7 +148,7 @@ def save(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     check_units(ds)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return _write_atomically(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+    return write_atomically(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
 
 
 def save_figure(figure, path: str | os.PathLike, dpi: int = 150) -> Path:
@@ -158,11 +158,12 @@ def save_figure(figure, path: str | os.PathLike, dpi: int = 150) -> Path:
     fmt = path.suffix.lstrip(".").lower()
     if not fmt:
         raise ValueError(f"{path}: the figure path needs a suffix naming its format (.png, .pdf, ...)")
-    return _write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format=fmt))
+    return write_atomically(path, lambda tmp: figure.savefig(tmp, dpi=dpi, format=fmt))
 
 
-def _write_atomically(path: Path, write) -> Path:
-    """``write(temporary path)`` in ``path``'s folder, umask permissions, then rename onto ``path``."""
+def write_atomically(path: Path, write) -> Path:
+    """Write a file so that a killed process never leaves part of it: ``write(temporary path)``
+    in ``path``'s folder, umask permissions, then rename onto ``path``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())

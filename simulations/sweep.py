@@ -218,12 +218,14 @@ def run_point(argv: list[str], attempt: int | None = None) -> float:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=str))  # key order is the grid order
-    os.replace(tmp, path)
+    from simulations.results import write_atomically
+
+    text = json.dumps(payload, indent=2, default=str)  # key order is the grid order
+    write_atomically(path, lambda tmp: Path(tmp).write_text(text))
 
 
-def _prepare_folder(config: SweepConfig) -> Path:
+def _prepare_folder(config: SweepConfig) -> tuple[Path, int]:
+    """Create the folders, write the manifest; returns the points folder and this run's attempt number."""
     points_dir = config.out / "points"
     points_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = config.out / "sweep.json"
@@ -239,7 +241,7 @@ def _prepare_folder(config: SweepConfig) -> Path:
     # Each run of the sweep is one attempt; the point records say which attempt computed them.
     manifest["attempts"] = previous.get("attempts", 0) + 1
     _write_json(manifest_path, manifest)
-    return points_dir
+    return points_dir, manifest["attempts"]
 
 
 def run_sweep(config: SweepConfig, scheduler: str | None = None, n_workers: int = 2, retries: int = 0,
@@ -260,7 +262,7 @@ def run_sweep(config: SweepConfig, scheduler: str | None = None, n_workers: int 
     retries = int(retries)
     if retries < 0:
         raise ValueError(f"retries must be >= 0, got {retries}")
-    points_dir = _prepare_folder(config)
+    points_dir, attempt = _prepare_folder(config)
     todo = {}
     skipped = 0
     for point in config.points():
@@ -285,7 +287,6 @@ def run_sweep(config: SweepConfig, scheduler: str | None = None, n_workers: int 
     if not todo:
         return counts
     try:
-        attempt = json.loads((config.out / "sweep.json").read_text())["attempts"]
         futures = {client.submit(run_point, argv, attempt, key=f"{name}-{time.time_ns()}", retries=retries,
                                  pure=False): name
                    for name, argv in todo.items()}
