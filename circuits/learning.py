@@ -48,6 +48,7 @@ Where the reliability cost is charged (``Objective.charge``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -157,7 +158,12 @@ class Objective:
     @property
     def charged_activity_cost(self) -> np.ndarray:
         """The activity-cost matrix the representation neurons pay: Q, or diag(Q) under ``"local"``."""
-        return np.diag(np.diag(self.activity_cost)) if self.charge == "local" else self.activity_cost
+        if self.charge != "local":
+            return self.activity_cost
+        # NumPy for a validated objective; jax.numpy inside a compiled function, where the
+        # objective's arrays are traced arguments (see the pytree registration below).
+        xp = np if isinstance(self.activity_cost, np.ndarray) else jnp
+        return xp.diag(xp.diag(self.activity_cost))
 
     def initial_parameters(self) -> dict:
         """The objective's own trainable parameters at their initial values (decoder, log precision)."""
@@ -186,6 +192,31 @@ class Objective:
         """The objective whose log-cost version is the negative ELBO of z ~ N(0, C), x = A z + noise."""
         return cls(decoder=A, decoding_precision=1.0 / np.asarray(noise_std, dtype=float) ** 2,
                    activity_cost=np.linalg.inv(prior_cov), reliability=reliability, **kwargs)
+
+
+#: The objective's array fields: the leaves when it is passed to a compiled function.
+_OBJECTIVE_ARRAYS = ("decoder", "decoding_precision", "activity_cost", "contrast_nodes", "contrast_weights",
+                     "hidden_activity_cost")
+_OBJECTIVE_STATIC = ("reliability", "learn_decoder", "charge", "learn_precision", "precision_shape")
+
+
+def _flatten_objective(objective: Objective):
+    return (tuple(getattr(objective, name) for name in _OBJECTIVE_ARRAYS),
+            tuple(getattr(objective, name) for name in _OBJECTIVE_STATIC))
+
+
+def _unflatten_objective(static, arrays) -> Objective:
+    # Rebuilt without __post_init__: the leaves may be tracers, which validation cannot
+    # inspect; they come from an objective that was validated when it was made.
+    objective = object.__new__(Objective)
+    for name, value in zip(_OBJECTIVE_ARRAYS + _OBJECTIVE_STATIC, arrays + static, strict=True):
+        object.__setattr__(objective, name, value)
+    return objective
+
+
+# An Objective is a JAX pytree: compiled functions take its arrays as arguments, so one
+# compilation serves every task of the same shapes (constants would force one per task).
+jax.tree_util.register_pytree_node(Objective, _flatten_objective, _unflatten_objective)
 
 
 @dataclass(frozen=True)
@@ -294,6 +325,39 @@ def _history_dataset(terms: dict) -> xr.Dataset:
     )
 
 
+def _optimizer(config: TrainingConfig):
+    """Adam with the step size decayed exponentially from ``learning_rate`` to
+    ``final_learning_rate`` over ``config.steps``."""
+    schedule = optax.exponential_decay(config.learning_rate, transition_steps=config.steps,
+                                       decay_rate=config.final_learning_rate / config.learning_rate)
+    return optax.adam(schedule)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _run_chunk(circuit, config: TrainingConfig, objective: Objective, data, carry, keys):
+    """``len(keys)`` optimiser steps in one compiled ``lax.scan``.
+
+    The circuit and config are static (hashable, frozen), the objective's arrays and the
+    data are arguments, not constants: one compilation then serves every seed and task of
+    the same shapes, instead of one per training run.
+    """
+    optimizer = _optimizer(config)
+
+    def total(p, x, k):
+        terms = loss_terms(circuit, p, objective, x, k, config)
+        return terms["loss"], terms
+
+    def step(carry, step_key):
+        p, opt_state = carry
+        key_batch, key_noise = jax.random.split(step_key)
+        x = data[jax.random.randint(key_batch, (config.batch_size,), 0, data.shape[0])]
+        (_, terms), grads = jax.value_and_grad(total, has_aux=True)(p, x, key_noise)
+        updates, opt_state = optimizer.update(grads, opt_state, p)
+        return (optax.apply_updates(p, updates), opt_state), terms
+
+    return jax.lax.scan(step, carry, keys)
+
+
 def train(circuit, objective: Objective, data, key, config: TrainingConfig = TrainingConfig(),
           params: dict | None = None, progress: bool = True, track: tuple[str, ...] = ()):
     """Train ``circuit`` on ``data`` under ``objective``.
@@ -336,25 +400,11 @@ def train(circuit, objective: Objective, data, key, config: TrainingConfig = Tra
     check_supported(circuit, objective)
     for name, value in objective.initial_parameters().items():
         params.setdefault(name, value)
+    # Strongly typed float parameters: a weakly typed initial value (jnp.full of a Python
+    # float) changes type after the first update, and each change would recompile the chunk.
+    params = {name: jnp.asarray(value, dtype=jnp.result_type(float)) for name, value in params.items()}
     data_j = jnp.asarray(data)
-    schedule = optax.exponential_decay(config.learning_rate, transition_steps=config.steps,
-                                       decay_rate=config.final_learning_rate / config.learning_rate)
-    optimizer = optax.adam(schedule)
-
-    def total(p, x, k):
-        terms = loss_terms(circuit, p, objective, x, k, config)
-        return terms["loss"], terms
-
-    def step(carry, step_key):
-        p, opt_state = carry
-        key_batch, key_noise = jax.random.split(step_key)
-        x = data_j[jax.random.randint(key_batch, (config.batch_size,), 0, data_j.shape[0])]
-        (_, terms), grads = jax.value_and_grad(total, has_aux=True)(p, x, key_noise)
-        updates, opt_state = optimizer.update(grads, opt_state, p)
-        return (optax.apply_updates(p, updates), opt_state), terms
-
-    run_chunk = jax.jit(lambda carry, keys: jax.lax.scan(step, carry, keys))
-    carry = (params, optimizer.init(params))
+    carry = (params, _optimizer(config).init(params))
     history = {name: [] for name in ("loss", "decoding_error", "activity_cost", "reliability_cost")}
     track = [name for name in track if name in params]
     traces, check_steps = {name: [] for name in track}, []
@@ -364,7 +414,7 @@ def train(circuit, objective: Objective, data, key, config: TrainingConfig = Tra
             n = min(config.steps_per_check, config.steps - done)
             key_loop, key_chunk = jax.random.split(key_loop)
             previous_params = carry[0]
-            carry, terms = run_chunk(carry, jax.random.split(key_chunk, n))
+            carry, terms = _run_chunk(circuit, config, objective, data_j, carry, jax.random.split(key_chunk, n))
             losses = np.asarray(terms["loss"])
             if not np.all(np.isfinite(losses)):
                 first_bad = done + int(np.argmin(np.isfinite(losses))) + 1

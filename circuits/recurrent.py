@@ -234,6 +234,11 @@ class RecurrentCircuit:
         states : (n, n_trials, K) if ``record_from`` is None, else (n, n_trials, T, K) with
             T = n_steps - record_from; only the representation neurons are returned.
         """
+        if initial not in ("rest", "stationary"):
+            raise ValueError(f"initial must be 'rest' or 'stationary', got {initial!r}")
+        return _simulate(self, params, x, key, n_trials, n_steps, initial, record_from)
+
+    def _simulate(self, params, x, key, n_trials, n_steps, initial, record_from):
         n = x.shape[0]
         key_init, key_noise = jax.random.split(key)
         drive = self.input_drive(params, x)[:, None, :]
@@ -241,10 +246,8 @@ class RecurrentCircuit:
             chol = jnp.linalg.cholesky(self.stationary_covariance(params))
             start = self.fixed_point(params, x)[:, None, :] + jax.random.normal(
                 key_init, (n, n_trials, self.n_units)) @ chol.T
-        elif initial == "rest":
-            start = jnp.zeros((n, n_trials, self.n_units))
         else:
-            raise ValueError(f"initial must be 'rest' or 'stationary', got {initial!r}")
+            start = jnp.zeros((n, n_trials, self.n_units))
         update = self._update(params, drive)
         block = int(max(1, min(n_steps, self.NOISE_BLOCK_FLOATS // start.size)))
         n_blocks = -(-n_steps // block)
@@ -290,3 +293,8 @@ class RecurrentCircuit:
             np.asarray(self.recurrent_matrix(params)) * slope[None, :] - np.eye(self.n_units))
         radius = np.max(np.abs(np.linalg.eigvals(jac)))
         return f"spectral radius of the linearised Euler update at the input drive {radius:.4f}"
+
+
+# Compiled once per circuit (hashable, frozen), trial and step count, not once per call:
+# params, inputs and key are arguments, so every seed and stimulus set reuses the program.
+_simulate = jax.jit(RecurrentCircuit._simulate, static_argnums=(0, 4, 5, 6, 7))

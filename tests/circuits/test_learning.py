@@ -156,3 +156,22 @@ def test_supralinear_ei_circuit_trains_towards_the_bound_of_the_true_model():
     constants = (0.5 * n_obs * np.log(2 * np.pi) + np.sum(np.log(np.broadcast_to(model.noise_std, (n_obs,))))
                  - 0.5 * np.linalg.slogdet(model.prior_precision)[1] - 0.5 * n_latent)
     assert last.mean() > negative_loglik - constants + 5 * last.std(ddof=1) / np.sqrt(20)
+
+
+def test_training_compiles_once_for_every_task_of_the_same_shapes():
+    """The training step is compiled once per circuit, config and shapes, not once per task or
+    chunk: the tasks' arrays are arguments (an Objective is a pytree), and the initial parameters
+    are strongly typed (a weakly typed one changed type after the first chunk and recompiled).
+    Catches a recompilation per training run, which cost 10-17 s each."""
+    from circuits import learning
+
+    circuit = RecurrentCircuit(5, 3)
+    config = TrainingConfig(steps=30, steps_per_check=10, noise_samples=2, window_steps=3, batch_size=4)
+    before = learning._run_chunk._cache_size()
+    for seed in (11, 12):
+        model = LinearGaussian(np.random.default_rng(seed).normal(size=(5, 3)), 0.5 + 0.1 * seed)
+        objective = Objective.for_linear_gaussian(model.A, model.noise_std, model.prior_cov, LogCost(),
+                                                  charge="local")
+        train(circuit, objective, model.sample(100, np.random.default_rng(seed))[1], jax.random.PRNGKey(seed),
+              config, progress=False)
+    assert learning._run_chunk._cache_size() == before + 1
