@@ -194,10 +194,11 @@ class Objective:
                    activity_cost=np.linalg.inv(prior_cov), reliability=reliability, **kwargs)
 
 
-#: The objective's array fields: the leaves when it is passed to a compiled function.
-_OBJECTIVE_ARRAYS = ("decoder", "decoding_precision", "activity_cost", "contrast_nodes", "contrast_weights",
+#: The objective's array fields: the leaves when it is passed to a compiled function. The
+#: rest is static; ``hidden_activity_cost`` too, because the closed-form optimum branches on it.
+_OBJECTIVE_ARRAYS = ("decoder", "decoding_precision", "activity_cost", "contrast_nodes", "contrast_weights")
+_OBJECTIVE_STATIC = ("reliability", "learn_decoder", "charge", "learn_precision", "precision_shape",
                      "hidden_activity_cost")
-_OBJECTIVE_STATIC = ("reliability", "learn_decoder", "charge", "learn_precision", "precision_shape")
 
 
 def _flatten_objective(objective: Objective):

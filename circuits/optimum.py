@@ -29,6 +29,8 @@ raises ValueError.
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -196,6 +198,34 @@ def _with_objective_parameters(circuit, objective, params):
     return params
 
 
+def _unravel(circuit, layout, objective, flat) -> dict:
+    """Parameters from the optimiser's flat vector (``layout``: name and shape of each, the
+    input map excluded) and the input map in closed form."""
+    params, offset = {}, 0
+    for name, shape in layout:
+        size = int(np.prod(shape))
+        params[name] = flat[offset:offset + size].reshape(shape)
+        offset += size
+    return params | optimal_input_map(circuit, objective, params)
+
+
+def _terms(circuit, layout, problem, flat) -> dict:
+    objective, mean, second = problem
+    return expected_objective(circuit, _unravel(circuit, layout, objective, flat), objective, mean, second)
+
+
+# Compiled once per circuit and parameter layout (static), not per call: the objective and the
+# data moments are arguments, so every task of the same shapes reuses the program.
+@partial(jax.jit, static_argnums=(0, 1))
+def _loss_and_gradient(circuit, layout, problem, flat):
+    return jax.value_and_grad(lambda f: _terms(circuit, layout, problem, f)["loss"])(flat)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _solution(circuit, layout, problem, flat):
+    return _unravel(circuit, layout, problem[0], flat), _terms(circuit, layout, problem, flat)
+
+
 def optimal_circuit(circuit, objective: Objective, data_mean, data_second_moment, key, restarts: int = 3,
                     initial_params: dict | None = None, tolerance: float = 1e-7, max_iterations: int = 20000):
     """Minimise the closed-form objective over the circuit's (and objective's) parameters.
@@ -229,29 +259,16 @@ def optimal_circuit(circuit, objective: Objective, data_mean, data_second_moment
                for name, value in _with_objective_parameters(circuit, objective, start).items()} for start in starts]
     # The input map is set in closed form from the rest (``optimal_input_map``): the optimiser
     # sees only the remaining parameters, and every value it sees is already minimal over it.
-    names = sorted(name for name in starts[0] if name not in INPUT_MAP)
-    shapes = [starts[0][name].shape for name in names]
-    sizes = [int(np.prod(shape)) for shape in shapes]
-    offsets = np.cumsum([0] + sizes)
-
-    def unravel(flat):
-        params = {name: flat[offsets[i]:offsets[i + 1]].reshape(shapes[i]) for i, name in enumerate(names)}
-        return params | optimal_input_map(circuit, objective, params)
+    layout = tuple((name, starts[0][name].shape) for name in sorted(starts[0]) if name not in INPUT_MAP)
+    names = [name for name, _ in layout]
 
     with jax.enable_x64(True):
         mean = jnp.asarray(data_mean, dtype=jnp.float64)
         second = jnp.asarray(data_second_moment, dtype=jnp.float64)
-
-        def terms_of(flat):
-            return expected_objective(circuit, unravel(flat), objective, mean, second)
-
-        def loss(flat):
-            return terms_of(flat)["loss"]
-
-        value_and_grad = jax.jit(jax.value_and_grad(loss))
+        problem = (objective, mean, second)
 
         def scipy_objective(flat):
-            value, grad = value_and_grad(flat)
+            value, grad = _loss_and_gradient(circuit, layout, problem, flat)
             value = float(value)
             if not np.isfinite(value):
                 # An unstable recurrent circuit makes the doubling series of its covariance
@@ -278,8 +295,7 @@ def optimal_circuit(circuit, objective: Objective, data_mean, data_second_moment
                 best = result
         if best is None:
             raise ValueError("no initialisation reached a finite objective")
-        # One compilation for both (each costs about a second at K = 16, D = 64).
-        params, terms = jax.jit(lambda flat: (unravel(flat), terms_of(flat)))(best.x)
+        params, terms = _solution(circuit, layout, problem, best.x)
         terms = {name: float(value) for name, value in terms.items()}
         params = {name: np.asarray(value, dtype=float) for name, value in params.items()}
     return params, terms

@@ -185,6 +185,12 @@ def implied_model(objective: Objective, params) -> LinearGaussian:
                           np.linalg.inv(objective.charged_activity_cost))
 
 
+# Compiled once per circuit (static) and shapes; the parameters, objective and moments are arguments.
+_expected_loss = jax.jit(lambda circuit, params, objective, mean, second: expected_objective(
+    circuit, params, objective, mean, second)["loss"], static_argnums=0)
+_response_moments = jax.jit(response_moments, static_argnums=0)
+
+
 def _optimum_metrics(circuit, params, objective, train_x, x_test, true_model, seed) -> dict:
     """Closed-form objective of the trained circuit, its optimum and the optimum's KL / floor."""
     mean, second = data_moments(train_x)
@@ -193,10 +199,8 @@ def _optimum_metrics(circuit, params, objective, train_x, x_test, true_model, se
     # Compiled, not eager: each eager float64 operation would compile on its own.
     with jax.enable_x64(True):
         trained = {k: np.asarray(v, dtype=float) for k, v in params.items()}
-        trained_loss = float(jax.jit(lambda p: expected_objective(circuit, p, objective, mean, second)["loss"])(
-            trained))
-        moments = {k: np.asarray(v, dtype=float) for k, v in
-                   jax.jit(lambda p: response_moments(circuit, p))(optimum).items()}
+        trained_loss = float(_expected_loss(circuit, trained, objective, mean, second))
+        moments = {k: np.asarray(v, dtype=float) for k, v in _response_moments(circuit, optimum).items()}
     reference = true_model if not objective.learn_decoder else implied_model(objective, optimum)
     posterior = reference.posterior(x_test)
     response_mean = x_test @ moments["weights"].T + moments["bias"]
