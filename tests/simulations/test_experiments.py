@@ -7,31 +7,12 @@ import xarray as xr
 from simulations.experiments import CircuitOptions, run_gsm, run_linear_gaussian
 from simulations.results import check_units, config_of
 
-
-@pytest.fixture(scope="module")
-def architecture_runs():
-    return {arch: run_linear_gaussian(seed=1, architecture=arch, progress=False)
-            for arch in ("single-layer", "multi-layer", "recurrent")}
+# The architecture claims (single layer at the mean-field floor, multi-layer and recurrent far
+# below it) are tested at the gallery's size, three seeds, in test_figures.test_architectures.
 
 
-def test_single_layer_sits_at_the_mean_field_floor(architecture_runs):
-    ds = architecture_runs["single-layer"]
-    assert float(ds.kl_moment_matched) == pytest.approx(float(ds.mean_field_floor), rel=0.15)
-
-
-def test_multi_layer_goes_below_the_floor(architecture_runs):
-    ds = architecture_runs["multi-layer"]
-    assert float(ds.kl_moment_matched) < float(ds.mean_field_floor)
-
-
-def test_recurrent_goes_below_a_quarter_of_the_floor_with_posterior_noise_correlations(architecture_runs):
-    ds = architecture_runs["recurrent"]
-    assert float(ds.kl_moment_matched) < 0.25 * float(ds.mean_field_floor)
-    assert float(ds.noise_correlation_match) > 0.9
-
-
-def test_results_file_is_self_describing(architecture_runs, tmp_path):
-    ds = architecture_runs["multi-layer"]
+def test_results_file_is_self_describing():
+    ds = run_linear_gaussian(seed=1, architecture="multi-layer", steps=50, samples=10, n_test=3, progress=False)
     check_units(ds)
     assert ds.r.dims == ("stimulus", "sample", "latent")
     assert ds.r_hidden.dims == ("stimulus", "sample", "hidden")

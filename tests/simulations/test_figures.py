@@ -1,119 +1,75 @@
-"""The figures: the data behind each one (at --quick sizes; the published sizes are the
-``slow`` tests), the files written, and that a saved netCDF redraws the same figure."""
+"""The figures: the data behind each one, the files written, and that a saved netCDF redraws
+the same figure. Every figure whose gallery text states a claim is built here at the gallery's
+size and the claim is checked; the others at --quick sizes. Only the emergence table's
+published-size rerun (65 min) is ``slow``; its claims are checked at a smaller size by default."""
 
 import numpy as np
 import pytest
-from matplotlib.collections import Collection
-from matplotlib.lines import Line2D
-from matplotlib.patches import Rectangle
+from figure_checks import assert_reloads_to_same_plot
 
 from analysis.compare import correlation_agreement, gaussian_kl
-from analysis.variability import band_power
 from simulations.cli import main
 from simulations.figures import FIGURES, make
-from simulations.results import config_of, load, save
-from simulations.ssn_experiments import run_ssn
-
-
-def _drawn_data(figure):
-    """Every line's, collection's and bar's data, panel by panel: what a redraw must reproduce."""
-    data = []
-    for ax in figure.axes:
-        for artist in ax.get_children():
-            if isinstance(artist, Line2D):
-                data.append(np.asarray(artist.get_xydata(), dtype=float))
-            elif isinstance(artist, Collection):
-                data.append(np.asarray(artist.get_offsets(), dtype=float))
-                paths = artist.get_paths()
-                data.extend(np.asarray(path.vertices, dtype=float) for path in paths)
-            elif isinstance(artist, Rectangle) and artist is not ax.patch:
-                data.append(np.array([artist.get_x(), artist.get_y(), artist.get_width(), artist.get_height()]))
-    return data
-
-
-def assert_reloads_to_same_plot(module, ds, tmp_path):
-    path = save(ds, tmp_path / f"{module.NAME}.nc")
-    reloaded = load(path)
-    assert config_of(reloaded) == config_of(ds)
-    original, redrawn = _drawn_data(module.plot(ds)), _drawn_data(module.plot(reloaded))
-    assert len(original) == len(redrawn) > 0
-    for a, b in zip(original, redrawn, strict=True):
-        np.testing.assert_array_equal(a, b)
+from simulations.results import config_of, load
 
 
 @pytest.fixture(scope="module")
-def trained_ssns():
-    """Quick SSNs (50 steps) shared by the onset and dynamics figures: the quick tests check the
-    figures' data, which does not depend on how far the SSNs trained (the slow tests do)."""
-    return {objective: run_ssn(1, objective, steps=50, progress=False) for objective in ("moments", "mean")}
+def noise_correlation_figure():
+    return FIGURES["noise-correlations"].build(seed=1)
 
 
 def test_contrast(tmp_path):
+    """The gallery's contrast claims at its size: the single-layer GSM circuit's variance falls
+    with contrast like the exact posterior's, but stays below it at every contrast (independent
+    noise) and falls less steeply. Catches a noise gate that ignores the input (flat variance)
+    and a circuit charged under the wrong cost (variance above the posterior's)."""
     module = FIGURES["contrast"]
-    ds = module.build(seed=1, quick=True)
+    ds = module.build(seed=1)
     posterior_variance = ds["posterior_variance"].values
     assert np.all(np.diff(posterior_variance) < 0), "the GSM posterior narrows with contrast"
     assert np.all(np.diff(ds["posterior_mean"].values[1:]) > 0)
     response = ds["response_variance"].values
-    assert response[-1] < response[0], "the trained circuit's variance must fall with contrast"
-    assert_reloads_to_same_plot(module, ds, tmp_path)
-
-
-def test_onset_data_and_reload(tmp_path, trained_ssns):
-    module = FIGURES["onset"]
-    ds = module.build(seed=1, quick=True, ssn_results=trained_ssns["moments"])
-    assert ds["fano"].dims == ("window",) and ds["fano"].size == 10
-    assert np.all(ds["fano_se"].values > 0)
-    assert float(ds["fano_drop"]) == pytest.approx(float(ds["fano_before"] - ds["fano_after"]))
-    assert float(ds["posterior_variance_stimulus"]) < float(ds["posterior_variance_blank"])
-    assert_reloads_to_same_plot(module, ds, tmp_path)
-
-
-@pytest.mark.slow
-def test_onset_quench_at_default_settings():
-    """The acceptance bar: the Fano factor after onset is below that before by > 3 standard errors,
-    and the samples' variance falls with it."""
-    ds = FIGURES["onset"].build(seed=1)
-    assert float(ds["fano_drop"]) > 3 * float(ds["fano_drop_se"])
-    assert float(ds["variance_after"]) < float(ds["variance_before"])
-
-
-def test_ssn_dynamics_data_and_reload(tmp_path, trained_ssns):
-    module = FIGURES["ssn-dynamics"]
-    ds = module.build(seed=1, quick=True, ssn_results=trained_ssns["moments"], control_results=trained_ssns["mean"])
-    assert ds["psd"].dims == ("network", "contrast", "frequency")
-    np.testing.assert_allclose(ds["gamma_power"].values,
-                               band_power(ds["frequency"].values, ds["psd"].values, (20.0, 80.0)))
-    assert np.all(np.isfinite(ds["overshoot"].values))
+    # Each level's variance is a mean over 16 stimuli x 4 latents of 500-trial variances; the
+    # drop from the lowest to the highest contrast is many times its SE (measured 0.087 -> 0.034).
+    drop_se = np.hypot(ds["response_variance_se"].values[0], ds["response_variance_se"].values[-1])
+    assert response[0] - response[-1] > 4 * drop_se, "the trained circuit's variance must fall with contrast"
+    assert np.all(response < posterior_variance)
+    assert response[0] / response[-1] < posterior_variance[0] / posterior_variance[-1]
     assert_reloads_to_same_plot(module, ds, tmp_path)
 
 
 def test_spontaneous(tmp_path):
+    """The gallery's spontaneous-activity result at its size, a failure it reports: evoked
+    activity pooled over stimuli follows the prior (KL < 0.1 nats; measured 0.047) but
+    spontaneous activity is far narrower (KL > 1 nat; measured 3.1). Catches a figure that
+    compares with the wrong prior and samples that are not the circuit's own (below)."""
     module = FIGURES["spontaneous"]
-    ds = module.build(seed=1, quick=True)
+    ds = module.build(seed=1)
+    assert float(ds["kl_evoked_prior"]) < 0.1
+    assert float(ds["kl_spontaneous_prior"]) > 1
+    assert np.all(np.diag(ds["spontaneous_cov"].values) < np.diag(ds["prior_cov"].values))
     spontaneous_cov = ds["spontaneous_cov"].values
     k = spontaneous_cov.shape[0]
     expected = float(gaussian_kl(ds["spontaneous_mean"].values, spontaneous_cov, np.zeros(k), ds["prior_cov"].values))
     assert float(ds["kl_spontaneous_prior"]) == pytest.approx(expected, rel=1e-9)
-    # The 2000 spontaneous samples are independent draws of the circuit's own Gaussian response to
-    # x = 0: mean within 4.5 SE (sd / sqrt(2000)), variance within 4.5 SE (var sqrt(2 / 1999));
+    # The 20000 spontaneous samples are independent draws of the circuit's own Gaussian response to
+    # x = 0: mean within 4.5 SE (sd / sqrt(n)), variance within 4.5 SE (var sqrt(2 / (n - 1)));
     # two-sided false alarm 7e-6 per number, 1e-4 for the 2K of them.
     exact_variance = np.diag(ds["circuit_blank_cov"].values)
-    mean_z = (ds["spontaneous_mean"].values - ds["circuit_blank_mean"].values) / np.sqrt(exact_variance / 2000)
-    variance_z = (np.diag(spontaneous_cov) - exact_variance) / (exact_variance * np.sqrt(2 / 1999))
+    n = config_of(ds)["n_spontaneous"]
+    mean_z = (ds["spontaneous_mean"].values - ds["circuit_blank_mean"].values) / np.sqrt(exact_variance / n)
+    variance_z = (np.diag(spontaneous_cov) - exact_variance) / (exact_variance * np.sqrt(2 / (n - 1)))
     assert np.abs(mean_z).max() < 4.5 and np.abs(variance_z).max() < 4.5
     assert_reloads_to_same_plot(module, ds, tmp_path)
 
 
-def test_noise_correlations(tmp_path):
-    module = FIGURES["noise-correlations"]
-    ds = module.build(seed=1, quick=True)
+def test_noise_correlations(tmp_path, noise_correlation_figure):
+    module, ds = FIGURES["noise-correlations"], noise_correlation_figure
     assert ds["noise_correlation"].size == 15
     # Exact: with an independent prior, signal correlations are those of I - Sigma, opposite in sign.
     assert float(ds["exact_signal_noise_relation"]) < -0.9
-    # 300 steps train too little to judge agreement with the posterior (the slow test does), but the
-    # sampled noise correlations must be the circuit's own exact ones: 4.5 SE per pair (SE over 40
-    # stimuli, t with 39 dof: two-sided false alarm 6e-5 per pair, 1e-3 for the 15).
+    # The sampled noise correlations must be the circuit's own exact ones: 4.5 SE per pair (SE over
+    # 200 stimuli, t with 199 dof: two-sided false alarm 1e-5 per pair, 2e-4 for the 15).
     deviation = np.abs(ds["noise_correlation"] - ds["circuit_correlation"]) / ds["noise_correlation_se"]
     assert float(deviation.max()) < 4.5
     agreement = correlation_agreement(ds["noise_correlation"].values, ds["posterior_correlation"].values)
@@ -121,12 +77,15 @@ def test_noise_correlations(tmp_path):
     assert_reloads_to_same_plot(module, ds, tmp_path)
 
 
-@pytest.mark.slow
-def test_signal_and_noise_correlations_have_opposite_signs_at_default_settings():
-    """Signal correlations from 200 stimuli resolve the exact sign relation that 40 cannot."""
-    ds = FIGURES["noise-correlations"].build(seed=1)
+def test_noise_correlations_are_the_posterior_correlations_at_the_right_scale(noise_correlation_figure):
+    """The gallery's claim: noise correlations match the posterior's in pattern (r > 0.95) and in
+    scale (slope through the origin within 0.1 of 1), and signal correlations from 200 stimuli
+    have the opposite sign (exact relation -0.92). Catches correlations at a fraction of the
+    posterior's, which a Pearson r alone would pass, and noise left at its independent
+    initial value (slope 0)."""
+    ds = noise_correlation_figure
     assert float(ds["noise_posterior_agreement"]) > 0.95
-    assert abs(float(ds["noise_posterior_slope"]) - 1) < 0.1  # the right scale, not only the right pattern
+    assert abs(float(ds["noise_posterior_slope"]) - 1) < 0.1
     assert float(ds["signal_noise_relation"]) < 0
 
 
@@ -154,9 +113,11 @@ def test_make_refuses_unknown_formats(tmp_path):
         make(FIGURES["spiking"], tmp_path, quick=True, formats=("svg",))
 
 
-@pytest.mark.slow
 def test_cost_families_reach_each_exact_optimum(tmp_path):
-    """Slow (about a minute even at --quick sizes, compilation-bound), so at the published sizes."""
+    """The gallery's cost-family claim at its published size: trained variances lie on each
+    family's exact optimum (within 2%; measured 0.12%) and grow with the cost strength. Catches
+    a reliability cost whose gradient is wrong, or one family silently trained under another's
+    cost (the optima differ by up to a factor 16 across the strengths)."""
     from circuits.reliability import make_cost
 
     module = FIGURES["cost-families"]
@@ -175,36 +136,35 @@ def test_cost_families_reach_each_exact_optimum(tmp_path):
     assert_reloads_to_same_plot(module, ds, tmp_path)
 
 
-@pytest.mark.slow
 def test_architectures(tmp_path):
-    """Slow (about a minute even at --quick sizes, compilation-bound), so at the published sizes."""
+    """The gallery's architecture claim at its published size, three training seeds: each
+    single-layer circuit sits at its mean-field floor (within 15%: the moment-matched KL of
+    20 x 500 draws is biased by (K + K(K+1)/2) / (2 S) = 0.014 nats, 2-5% of the floors), and
+    multi-layer and recurrent circuits go below a quarter of it on every seed (measured 0.03).
+    Catches noise frozen at its independent initial value (the correlated circuits at the
+    floor), a wrong decoder (KL far above the floor) and a broken mean-field floor."""
     module = FIGURES["architectures"]
     ds = module.build(seed=1)
     assert ds["kl"].dims == ("architecture", "seed") and ds["kl"].shape == (3, 3)
     floor = ds["mean_field_floor"].values
-    # Independent noise cannot beat the mean-field floor (up to the sampling error of 20 x 500 draws).
-    assert np.all(ds["kl"].sel(architecture="single-layer").values > 0.8 * floor)
+    assert np.all(np.abs(ds["kl"].sel(architecture="single-layer").values / floor - 1) < 0.15)
     for architecture in ("multi-layer", "recurrent"):
         assert np.all(ds["kl"].sel(architecture=architecture).values < floor / 4)
-    assert np.all(ds["response_variance"].values > 0)
+    # Independent noise at its optimum has variance 1 / H_ii, below the posterior's Sigma_ii.
+    single = ds.sel(architecture="single-layer")
+    assert np.all(single["response_variance"].values < single["posterior_variance"].values)
     assert_reloads_to_same_plot(module, ds, tmp_path)
-
-
-@pytest.mark.slow
-def test_sampling_ssn_transients_and_gamma_grow_with_contrast_beyond_the_control():
-    ds = FIGURES["ssn-dynamics"].build(seed=1)
-    sampling, control = ds.sel(network="moments"), ds.sel(network="mean")
-    assert float(sampling["gamma_power"][-1]) > float(sampling["gamma_power"][0])
-    assert float(sampling["overshoot"][-1]) > float(sampling["overshoot"][0])
-    assert np.all(sampling["gamma_power"].values > control["gamma_power"].values)
-    assert np.all(sampling["overshoot"].values > control["overshoot"].values)
 
 
 @pytest.mark.slow
 def test_emergence_table_at_the_published_size(tmp_path):
     """The published emergence table (72 trainings, about 65 min on 2 cores): every claim of the
     README's emergence section. KL to the implied posterior is compared with twice the plug-in
-    bias of a moment-matched KL from S samples, (K + K(K+1)/2) / (2 S)."""
+    bias of a moment-matched KL from S samples, (K + K(K+1)/2) / (2 S).
+    The default suite checks each of these claims on the identity task, three seeds
+    (tests/simulations/test_emergence.py: the local charge's training gap and its optima, the
+    learned model; test_architectures here: the responses charge) and the correlated task's
+    optima without training; this reruns the whole table."""
     module = FIGURES["emergence"]
     ds = module.build(seed=1)
     true, learned = ds.sel(decoder="true"), ds.sel(decoder="learned")
