@@ -26,6 +26,7 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False):
     seeds = [seed + offset for offset in range(1 if quick else 3)]
     options = dict(steps=200, samples=100) if quick else dict(steps=3000, samples=500)
     kl = np.zeros((len(ARCHITECTURES), len(seeds)))
+    correlation_match = np.zeros_like(kl)
     floor = np.zeros(len(seeds))
     response_variance, posterior_variance = [], []
     for a, architecture in enumerate(ARCHITECTURES):
@@ -33,6 +34,7 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False):
         for s, run_seed in enumerate(seeds):
             ds = run_linear_gaussian(run_seed, architecture=architecture, progress=progress, **options)
             kl[a, s] = float(ds["kl_moment_matched"])
+            correlation_match[a, s] = float(ds["noise_correlation_match"])
             floor[s] = float(ds["mean_field_floor"])
             # The circuit's exact response covariance (input-independent here), not a sample estimate.
             per_seed_response.append(np.diagonal(ds["model_response_cov"].values[0]))
@@ -43,6 +45,9 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False):
         "kl": variable(("architecture", "seed"), kl, "nats", "KL(moment-matched responses || exact posterior), "
                                                               "mean over test stimuli"),
         "mean_field_floor": variable("seed", floor, "nats", "smallest KL of independent-noise responses"),
+        "noise_correlation_match": variable(("architecture", "seed"), correlation_match, "1",
+                                            "Pearson correlation of response noise correlations with the "
+                                            "posterior's, over pairs"),
         "response_variance": variable(("architecture", "seed", "latent"), np.array(response_variance), "1",
                                       "the trained circuit's response variance"),
         "posterior_variance": variable(("architecture", "seed", "latent"), np.array(posterior_variance), "1",

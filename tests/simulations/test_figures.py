@@ -150,6 +150,7 @@ def test_architectures(tmp_path):
     assert np.all(np.abs(ds["kl"].sel(architecture="single-layer").values / floor - 1) < 0.15)
     for architecture in ("multi-layer", "recurrent"):
         assert np.all(ds["kl"].sel(architecture=architecture).values < floor / 4)
+    assert np.all(ds["noise_correlation_match"].sel(architecture="recurrent").values > 0.9)
     # Independent noise at its optimum has variance 1 / H_ii, below the posterior's Sigma_ii.
     single = ds.sel(architecture="single-layer")
     assert np.all(single["response_variance"].values < single["posterior_variance"].values)
