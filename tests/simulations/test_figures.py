@@ -137,7 +137,8 @@ def test_cost_families_reach_each_exact_optimum(tmp_path):
 
 
 def test_architectures(tmp_path):
-    """The gallery's architecture claim at its published size, three training seeds: each
+    """The gallery's architecture claim at its published size (responses charge, true decoder),
+    three training seeds: each
     single-layer circuit sits at its mean-field floor (within 15%: the moment-matched KL of
     20 x 500 draws is biased by (K + K(K+1)/2) / (2 S) = 0.014 nats, 2-5% of the floors), and
     multi-layer and recurrent circuits go below a quarter of it on every seed (measured 0.03).
