@@ -138,12 +138,12 @@ def test_cost_families_reach_each_exact_optimum(tmp_path):
 
 def test_architectures(tmp_path):
     """The gallery's architecture claim at its published size (responses charge, true decoder),
-    three training seeds: each
-    single-layer circuit sits at its mean-field floor (within 15%: the moment-matched KL of
-    20 x 500 draws is biased by (K + K(K+1)/2) / (2 S) = 0.014 nats, 2-5% of the floors), and
-    multi-layer and recurrent circuits go below a quarter of it on every seed (measured 0.03).
-    Catches noise frozen at its independent initial value (the correlated circuits at the
-    floor), a wrong decoder (KL far above the floor) and a broken mean-field floor."""
+    three training seeds: each single-layer circuit sits at its mean-field floor (within 15%:
+    the moment-matched KL of 20 x 500 draws is biased by (K + K(K+1)/2) / (2 S) = 0.014 nats,
+    2-5% of the floors), and multi-layer and recurrent circuits go below a quarter of it on
+    every seed (measured 0.03). Catches noise frozen at its independent initial value (the
+    correlated circuits at the floor), a wrong decoder (KL far above the floor) and a broken
+    mean-field floor."""
     module = FIGURES["architectures"]
     ds = module.build(seed=1)
     assert ds["kl"].dims == ("architecture", "seed") and ds["kl"].shape == (3, 3)
