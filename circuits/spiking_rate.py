@@ -184,9 +184,14 @@ class LIFRateCalibration:
 
 
 def calibrate_lif_rates(neuron: LIFRateNeuron, seed: int, window: float = 1.0, drives=None,
-                        n_replicates: int = 40, n_windows: int = 10, target: str = "numpy") -> LIFRateCalibration:
+                        n_replicates: int = 160, n_windows: int = 10, target: str = "numpy") -> LIFRateCalibration:
     """Simulate unconnected LIF neurons at a grid of drives (all in one network) and measure the
-    rate and the Fano factor of their spike counts in windows of ``window`` seconds."""
+    rate and the Fano factor of their spike counts in windows of ``window`` seconds.
+
+    n_replicates : neurons per drive. The calibration's own noise biases every decoded mean of
+        the spiking circuit it calibrates: with 40, one of four seeds had decoded means off the
+        rate circuit's by up to 4.5 SE; with 160, at most 2.8 SE on the same four.
+    """
     check_target(target)
     drives = np.linspace(-2.5, 0.5, 61) if drives is None else np.asarray(drives, dtype=float)
     if drives.ndim != 1 or drives.size < 2 or np.any(np.diff(drives) <= 0):

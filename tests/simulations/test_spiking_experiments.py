@@ -124,9 +124,24 @@ def rate_file(tmp_path_factory):
     return path
 
 
+def _design_z_scores(ds):
+    """Per stimulus and latent: the decoded mean minus the rate circuit's mean, in SEs (sd /
+    sqrt(n)), and the decoded variance minus the designed one, in SEs (var sqrt(2 / (n - 1)))."""
+    decoded = ds["decoded"].values
+    n = decoded.shape[1]
+    variance = decoded.var(1, ddof=1)
+    designed = ds["predicted_variance"].values
+    return ((decoded.mean(1) - ds["rate_mean"].values) / np.sqrt(variance / n),
+            (variance - designed) / (designed * np.sqrt(2 / (n - 1))))
+
+
 def test_spiking_version_of_the_linear_gaussian_circuit(rate_file, tmp_path, capsys):
-    # The issue's bars: decoded means within 0.2 posterior sd of the exact posterior mean,
-    # variances within 25% of the rate circuit's.
+    """The issue's bars: decoded means within 0.2 posterior sd of the exact posterior mean,
+    variances within 25% of the rate circuit's. Tighter, what the design makes exact: per
+    stimulus and latent, the decoded mean is the rate circuit's mean and the decoded variance
+    the designed one, each within 4.5 SE (two-sided false alarm 7e-6 per number, 3e-4 for the
+    48; measured on seeds 2-5: largest |z| 2.96 for means, 3.12 for variances). Catches ON / OFF
+    rates that do not carry the mean and release statistics that miss the trained variance."""
     out = tmp_path / "spiking.nc"
     assert main(["run", "spiking-circuit", "--from", str(rate_file), "--seed", "2", "--window", "0.5",
                  "--out", str(out), "--quiet"]) == 0
@@ -135,6 +150,8 @@ def test_spiking_version_of_the_linear_gaussian_circuit(rate_file, tmp_path, cap
     assert float(ds["max_mean_error_sd"]) < 0.2
     assert float(ds["max_variance_deviation_to_rate"]) < 0.25
     assert ds["decoded"].dims == ("stimulus", "trial", "latent") and ds.sizes["trial"] == 500
+    mean_z, variance_z = _design_z_scores(ds)
+    assert np.abs(mean_z).max() < 4.5 and np.abs(variance_z).max() < 4.5
     assert config_of(ds)["rate_circuit"]["architecture"] == "single-layer"
 
 
@@ -148,13 +165,23 @@ def test_spiking_version_refuses_a_correlated_noise_circuit(tmp_path, capsys):
 
 
 def test_lif_version_of_the_linear_gaussian_circuit(rate_file, tmp_path):
-    """The README's LIF claim: leaky integrate-and-fire neurons carrying the trained circuit's
-    responses decode to its posterior mean within 0.2 posterior sds and to its variances within
-    25%, the bars of the Poisson version above. Catches a LIF calibration that is off (the
-    decoded mean shifts) or noise input that is not scaled to the rate circuit's variance."""
+    """The LIF version, 1000 trials, against the issue's bars (decoded means within 0.2
+    posterior sd of the exact posterior mean, variances within 25% of the rate circuit's) and
+    the design: each decoded mean is the rate circuit's within 4.5 SE.
+
+    False alarms, measured on seeds 2-5 at 500 trials and 2 and 4 at 1000: decoded means within
+    3.3 SE of the rate circuit's (calibration noise included) and 0.11 posterior sd of the
+    posterior's; decoded / designed variance 0.93-0.98 on average, a model error (one Fano
+    factor for every rate), with a per-number sampling sd of sqrt(2 / (n - 1)) = 0.045 at 1000
+    trials, so the 25% bar is 4 sd beyond the worst bias: about 1e-3 for the 24 numbers. Checked
+    by hand: rates 10% off the calibration fail the mean bar; counts taken as Poisson (Fano 1
+    instead of the measured 1.15) move the variance by about 13%, inside the 25% bar, so that is
+    not caught."""
     out = tmp_path / "lif.nc"
     assert main(["run", "spiking-circuit", "--from", str(rate_file), "--seed", "2", "--window", "0.5",
-                 "--neuron", "lif", "--out", str(out), "--quiet"]) == 0
+                 "--neuron", "lif", "--trials", "1000", "--out", str(out), "--quiet"]) == 0
     ds = load(out)
     assert float(ds["max_mean_error_sd"]) < 0.2
     assert float(ds["max_variance_deviation_to_rate"]) < 0.25
+    mean_z, _ = _design_z_scores(ds)
+    assert np.abs(mean_z).max() < 4.5
