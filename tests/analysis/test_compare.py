@@ -1,4 +1,10 @@
-"""Distances against closed forms computed independently."""
+"""Distances against closed forms computed independently.
+
+False alarms: the Monte-Carlo KL is within 5 SE (two-sided Gaussian 6e-7). The bars of the
+exact-sampler check of ``compare_to_gaussian`` (2000 stimuli x 3 latents, 400 draws each) are
+each >= 4.5 sd of that metric's spread over 20 seeds away from its mean (measured; e.g.
+coverage at 50%: mean 0.498, sd 0.0083, bar 0.04), so under 1e-5 each; the too-narrow
+sampler's coverage bar is 3.7 binomial SE (2e-4). Seeds are fixed, so a run is never flaky."""
 
 import numpy as np
 import pytest
@@ -80,8 +86,8 @@ def test_samples_from_the_exact_posterior_score_as_exact(rng):
     # Sample correlations from 400 draws: SE about 1/sqrt(400) per stimulus, averaged over 2000.
     assert metrics["noise_correlation_slope"] == pytest.approx(1.0, abs=0.01)
     assert metrics["noise_correlation_rms"] < 0.01
-    assert metrics["coverage_50"] == pytest.approx(0.5, abs=0.02)
-    assert metrics["coverage_90"] == pytest.approx(0.9, abs=0.02)
+    assert metrics["coverage_50"] == pytest.approx(0.5, abs=0.04)
+    assert metrics["coverage_90"] == pytest.approx(0.9, abs=0.025)
 
 
 def test_correlation_agreement_sees_the_scale_that_pearson_r_misses():
