@@ -1,4 +1,10 @@
-"""AGOP and the Neural Feature Ansatz: exact cases first, then trained networks and the RFM."""
+"""AGOP and the Neural Feature Ansatz: exact cases first, then trained networks and the RFM.
+
+No sampling tolerance: training is full batch and deterministic from fixed seeds. The ReLU
+network's bars were set from the spread over six training seeds (stated in the test); the
+RFM's from six draws of the task (seeds 4-9: test error falls to 0.008-0.14 of its start,
+bar 0.25; top-direction cosine 1.000, bar 0.9); the deep linear networks follow the exact
+balanced-solution exponent 1 / depth."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,8 @@
-"""Gradient descent on log-sum-exp objectives performs EM: the identities, exactly."""
+"""Gradient descent on log-sum-exp objectives performs EM: the identities, exactly.
+
+No statistical tolerance: the identities are checked to rounding on fixed data, and EM and
+gradient training are deterministic (full batch) from fixed starts, so their bars (1% of the
+log-likelihood, the escape-iteration order) are about convergence, not sampling."""
 
 import numpy as np
 import pytest

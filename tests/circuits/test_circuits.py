@@ -1,4 +1,9 @@
-"""Contract tests over every circuit class, and the recurrent dynamics against exact answers."""
+"""Contract tests over every circuit class, and the recurrent dynamics against exact answers.
+
+False alarms: sampled moments are compared with the exact response moments within 5 SE (sd /
+sqrt(n) for means, var sqrt(2 / (n - 1)) for variances, n = 20000 independent trials):
+two-sided Gaussian 6e-7 per number, 2e-5 for the 32 numbers. The other tests compare with
+closed forms (Lyapunov solutions) to rounding. Seeds are fixed, so a run is never flaky."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,10 @@
-"""Trained circuits against the exact optima (acceptance of the rate-circuit issue)."""
+"""Trained circuits against the exact optima (acceptance of the rate-circuit issue).
+
+False alarms: trained variances are checked on three training seeds each, against bars set
+from the spread across training seeds (measured on five; stated in each test): under 1e-9
+per number on a new seed. The supralinear circuit's loss comparisons are 5 SE one-sided
+(3e-7 each). The rest compare with exact values or are deterministic. Seeds are fixed, so a
+run is never flaky."""
 
 import jax
 import jax.numpy as jnp
@@ -24,6 +30,10 @@ def _train_single_layer(model, cost, seed, steps=3000):
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_log_cost_single_layer_learns_the_mean_field_posterior(seed):
+    """Each of three seeds draws its own task and trains: the noise variance reaches the
+    mean-field optimum 1 / H_ii within 5% (measured spread across training seeds: sd 0.004 in
+    log variance, so > 10 sd; false alarm on a new seed < 1e-20 per neuron) and the mean is
+    the posterior mean within 0.1 posterior sd (measured within 0.03)."""
     rng = np.random.default_rng(100 + seed)
     model = LinearGaussian(rng.normal(size=(8, 4)), 1.0)
     circuit, params, _ = _train_single_layer(model, LogCost(), seed)
@@ -59,18 +69,28 @@ def test_per_neuron_charges_equal_the_entropy_charge_for_independent_noise(cost)
 @pytest.mark.parametrize("cost", [PowerLawCost(0.5), PowerLawCost(2 / 3), PowerLawCost(4 / 3), PowerLawCost(2.0),
                                   LogCost()], ids=lambda c: getattr(c, "exponent", "log"))
 def test_trained_variance_follows_the_power_law_of_posterior_precision(cost):
-    """sigma_i^2 = (s^rho / H_ii)^(2 / (rho + 2)): log-log slope -2 / (rho + 2); -1 for the log cost."""
+    """sigma_i^2 = (s^rho / H_ii)^(2 / (rho + 2)): log-log slope -2 / (rho + 2); -1 for the log cost.
+
+    Three training seeds (each its own data and initialisation), each checked. The bars come
+    from the spread across training seeds, measured on seeds 7-11 for every cost: the log of
+    trained / optimal variance has mean |offset| <= 0.003 and sd <= 0.004 per neuron, and the
+    fitted slope lies within 0.0013 of the exact one (sd 0.0007). A bar of 0.03 on the log
+    ratio is > 6 sd from the worst offset, and 0.01 on the slope > 12 sd: a false alarm on a
+    new seed below 1e-9 per number (normal tails). Catches one family trained under a
+    neighbouring exponent (rho = 1/2 against 2/3 moves the slope by 0.05) and a cost whose
+    gradient is off by a few per cent."""
     rng = np.random.default_rng(7)
     n_latent = 6
     A = rng.normal(size=(12, n_latent)) * np.geomspace(0.3, 3.0, n_latent)  # spread diag(H) over ~2 decades
     model = LinearGaussian(A, 1.0)
-    _, params, _ = _train_single_layer(model, cost, seed=7)
     precision_diag = np.diag(model.posterior_precision)
-    trained_variance = np.exp(2 * params["log_noise_std"])
     expected_slope = -1.0 if isinstance(cost, LogCost) else -2.0 / (cost.exponent + 2.0)
-    slope = np.polyfit(np.log(precision_diag), np.log(trained_variance), 1)[0]
-    assert abs(slope - expected_slope) < 0.05
-    np.testing.assert_allclose(trained_variance, cost.optimal_variance(precision_diag), rtol=0.05)
+    for seed in (7, 8, 9):
+        _, params, _ = _train_single_layer(model, cost, seed=seed)
+        trained_variance = np.exp(2 * params["log_noise_std"])
+        slope = np.polyfit(np.log(precision_diag), np.log(trained_variance), 1)[0]
+        assert abs(slope - expected_slope) < 0.01, seed
+        assert np.abs(np.log(trained_variance / cost.optimal_variance(precision_diag))).max() < 0.03, seed
 
 
 def test_same_seed_gives_bit_identical_training():
