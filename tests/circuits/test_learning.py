@@ -31,9 +31,10 @@ def _train_single_layer(model, cost, seed, steps=3000):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_log_cost_single_layer_learns_the_mean_field_posterior(seed):
     """Each of three seeds draws its own task and trains: the noise variance reaches the
-    mean-field optimum 1 / H_ii within 5% (measured spread across training seeds: sd 0.004 in
-    log variance, so > 10 sd; false alarm on a new seed < 1e-20 per neuron) and the mean is
-    the posterior mean within 0.1 posterior sd (measured within 0.03)."""
+    mean-field optimum 1 / H_ii within 5% and the mean is the posterior mean within 0.1
+    posterior sd. Measured on seeds 1-5: |log(variance / optimum)| <= 0.0074 (the bar is more
+    than 10 times that), largest mean error 0.029-0.058 sd (mean 0.036, sd 0.013: the bar is 5
+    sd above; one-sided Gaussian 3e-7 per seed)."""
     rng = np.random.default_rng(100 + seed)
     model = LinearGaussian(rng.normal(size=(8, 4)), 1.0)
     circuit, params, _ = _train_single_layer(model, LogCost(), seed)
