@@ -7,7 +7,8 @@ quenches its variability at onset, as Churchland et al. (2010) found across cort
 Measured: the variance of the excitatory cells' samples at every millisecond, and the Fano
 factor of spike counts in 100 ms windows drawn as inhomogeneous Poisson counts from the
 cells' rates k[u]_+^2 (a rate circuit's counts are doubly stochastic; Churchland et al. 2011).
-Fano factors are averaged over cells and stimuli; standard errors are jackknife over trials.
+Fano factors are averaged over the (stimulus, cell) pairs that spike in every window (the others
+are counted in the file); standard errors are jackknife over trials.
 
 A linear recurrent circuit would not do: its response covariance does not depend on the
 input at all (``circuits.recurrent``), so nothing in it can quench.
@@ -55,7 +56,14 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, ssn_result
     counts = poisson_counts(ssn.rates(u[..., : ssn.n_excitatory]), step, window_steps,
                             np.random.default_rng([seed, 3]), time_axis=2)  # (S, trials, W, K)
     window_start = time[0] - step + np.arange(counts.shape[2]) * WINDOW
-    fano, fano_se, replicates = fano_factor(counts, trial_axis=1, pool_axes=(0, 3), return_replicates=True)
+    # A Fano factor needs spikes: pool the (stimulus, cell) pairs that spike in every window,
+    # as Churchland et al. (2010) kept only responsive neurons; the rest are counted, not hidden.
+    pairs = counts.transpose(1, 0, 3, 2).reshape(n_trials, -1, counts.shape[2])  # (trials, pair, window)
+    spiking = np.all(pairs.mean(0) > 0, axis=1)
+    if not np.any(spiking):
+        raise ValueError("no excitatory cell spikes in every window; the network is silent")
+    fano, fano_se, replicates = fano_factor(pairs[:, spiking], trial_axis=0, pool_axes=(1,),
+                                            return_replicates=True)
     before = (window_start >= BEFORE[0] - 1e-9) & (window_start + WINDOW <= BEFORE[1] + 1e-9)
     after = (window_start >= AFTER[0] - 1e-9) & (window_start + WINDOW <= AFTER[1] + 1e-9)
     change = replicates[:, before].mean(1) - replicates[:, after].mean(1)
@@ -71,6 +79,10 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, ssn_result
                               "mean excitatory rate"),
         "fano": variable("window", fano, "1", "Fano factor of spike counts, mean over cells and stimuli"),
         "fano_se": variable("window", fano_se, "1", "its jackknife standard error over trials"),
+        "fano_pairs": scalar(int(spiking.sum()), "1", "(stimulus, cell) pairs pooled: those that spike in every "
+                                                     "window"),
+        "fano_pairs_silent": scalar(int((~spiking).sum()), "1", "(stimulus, cell) pairs left out: silent in some "
+                                                               "window"),
         "fano_before": scalar(fano[before].mean(), "1", f"mean Fano factor in windows within {BEFORE} s"),
         "fano_after": scalar(fano[after].mean(), "1", f"mean Fano factor in windows within {AFTER} s"),
         "fano_drop": scalar(fano[before].mean() - fano[after].mean(), "1", "fano_before - fano_after"),
