@@ -15,7 +15,7 @@ import numpy as np
 from analysis.plots import _label, line_with_band, new_panels
 from simulations.experiments import run_gsm
 from simulations.figures._common import figure_dataset, index, main_for
-from simulations.results import config_of, variable
+from simulations.results import config_of, scalar, variable
 
 NAME = "contrast"
 DESCRIPTION = "response mean and variance vs contrast on the GSM task, with the exact posterior"
@@ -48,6 +48,17 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False):
         mean, se = _per_contrast(values, contrast, CONTRASTS)
         data_vars[name] = variable("contrast", mean, "1", f"{descriptions[name]}, mean over stimuli and latents")
         data_vars[f"{name}_se"] = variable("contrast", se, "1", "its standard error over stimuli and latents")
+    # The fall of the variance from the lowest to the highest contrast, paired: the same latents z
+    # are shown at both (stimuli are ordered level by level, the base latents in the same order),
+    # so differences between latents and between base stimuli cancel; the SE is over base stimuli.
+    lowest, highest = (measured["response_variance"][contrast == level].mean(1) for level in (CONTRASTS[0],
+                                                                                            CONTRASTS[-1]))
+    paired_drop = lowest - highest
+    data_vars["variance_drop"] = scalar(paired_drop.mean(), "1", f"response variance at c = {CONTRASTS[0]} minus "
+                                                                 f"at c = {CONTRASTS[-1]}, same latents, mean over "
+                                                                 "base stimuli")
+    data_vars["variance_drop_se"] = scalar(paired_drop.std(ddof=1) / np.sqrt(paired_drop.size), "1",
+                                           "its standard error over the base stimuli")
     coords = {"contrast": index("contrast", CONTRASTS, "contrast c of the test stimuli")}
     return figure_dataset(NAME, data_vars, coords, seed, quick, task="gsm", architecture="single-layer",
                           **options)

@@ -36,11 +36,18 @@ def test_same_seed_gives_identical_results():
         assert a.attrs["config"] == b.attrs["config"]
 
 
-def test_gsm_response_variance_follows_the_posterior_variance_across_contrast():
+def test_gsm_run_summarises_variance_against_contrast():
+    """`run gsm`'s summary of variance against contrast, recomputed from its own file. The
+    claim that the variance falls with contrast is tested paired, on three seeds, in
+    test_figures.test_contrast. The summary's correlation over the 5 levels is not a claim: on
+    seeds 1-5 it was 0.86-0.97 (a bar of 0.9 would fail seed 4); the slope's sign was negative
+    on all five, like the posterior's."""
     ds = run_gsm(seed=1, progress=False)
-    assert np.sign(float(ds.response_variance_slope)) == np.sign(float(ds.posterior_variance_slope))
-    assert float(ds.variance_contrast_correlation) > 0.9
     assert ds.response_variance_by_contrast.sizes["contrast_level"] == 5
+    levels = ds["contrast_level"].values
+    by_level = ds.response_variance_by_contrast.values
+    assert float(ds.response_variance_slope) == pytest.approx(np.polyfit(np.log(levels), by_level, 1)[0])
+    assert float(ds.response_variance_slope) < 0 and float(ds.posterior_variance_slope) < 0
 
 
 @pytest.mark.parametrize("kwargs, match", [
