@@ -1,4 +1,8 @@
-"""The implicit-EM and AGOP experiments: the issue's acceptance figures, read from their files."""
+"""The implicit-EM and AGOP experiments: the issue's acceptance figures, read from their files.
+
+No statistical tolerance: both experiments are deterministic from their seeds (full-batch EM
+and gradient training, exact identities); their bars are the issue's, with the spread across
+seeds of the AGOP networks measured in tests/analysis/test_agop.py."""
 
 import numpy as np
 import pytest
