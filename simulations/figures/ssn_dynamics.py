@@ -33,7 +33,10 @@ GAMMA = (20.0, 80.0)  # Hz
 NETWORKS = ("moments", "mean")
 
 
-def _measure(results, seed: int, n_stimuli: int, n_trials: int, contrasts):
+def measure(results, seed: int, n_stimuli: int, n_trials: int, contrasts) -> dict:
+    """The figure's measurements for one trained ``run ssn`` Dataset: the mean E potential
+    (mV) against time, its ``overshoot`` (mV), the steady-window PSD (mV^2/Hz) and ``gamma``
+    power (mV^2), and the samples' ``variance``, per contrast; stimuli drawn from ``seed``."""
     ssn, params, model, config = trained_ssn(results)
     rng = np.random.default_rng([seed, 4])
     latents = rng.standard_normal((n_stimuli, ssn.n_excitatory))
@@ -66,7 +69,7 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, ssn_result
             trained[objective] = run_ssn(seed, objective, steps=steps, progress=progress)
     contrasts = np.array(config_of(trained["moments"])["contrast_levels"])
     n_stimuli, n_trials = (3, 30) if quick else (4, 100)
-    results = [_measure(trained[objective], seed, n_stimuli, n_trials, contrasts) for objective in NETWORKS]
+    results = [measure(trained[objective], seed, n_stimuli, n_trials, contrasts) for objective in NETWORKS]
     stack = {key: np.stack([r[key] for r in results]) for key in ("mean_course", "overshoot", "psd", "gamma",
                                                                  "variance")}
     dims = ("network", "contrast")
