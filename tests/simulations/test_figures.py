@@ -1,7 +1,13 @@
 """The figures: the data behind each one, the files written, and that a saved netCDF redraws
 the same figure. Every figure whose gallery text states a claim is built here at the gallery's
 size and the claim is checked; the others at --quick sizes. Only the emergence table's
-published-size rerun (65 min) is ``slow``; its claims are checked at a smaller size by default."""
+published-size rerun (65 min) is ``slow``; its claims are checked at a smaller size by default.
+
+False alarms: comparisons of samples with exact values are at 4.5 SE (stated per test, about
+1e-5 per number). Where training enters, the claim is checked on three training seeds
+(architectures, contrast, spontaneous) or, for the figures that take one to two minutes per
+seed (noise correlations, cost families), on the gallery's seed with bars set from the spread
+measured over four seeds; each test states those numbers."""
 
 import numpy as np
 import pytest
@@ -94,15 +100,22 @@ def test_noise_correlations(tmp_path, noise_correlation_figure):
     assert_reloads_to_same_plot(module, ds, tmp_path)
 
 
-def test_noise_correlations_are_the_posterior_correlations_at_the_right_scale(noise_correlation_figure):
-    """The gallery's claim: noise correlations match the posterior's in pattern (r > 0.95) and in
-    scale (slope through the origin within 0.1 of 1), and signal correlations from 200 stimuli
-    have the opposite sign (exact relation -0.92). Catches correlations at a fraction of the
-    posterior's, which a Pearson r alone would pass, and noise left at its independent
-    initial value (checked by hand: after 1 training step r = 0.45, slope 0.02)."""
+def test_noise_correlations_follow_the_posterior_correlations_in_pattern_and_nearly_in_scale(
+        noise_correlation_figure):
+    """The gallery's claim: noise correlations match the posterior's in pattern (r > 0.95) and
+    are at 0.7-1.1 of their scale (slope through the origin), and signal correlations from 200
+    stimuli have the opposite sign (exact relation -0.92). Catches correlations at a fraction of
+    the posterior's, which a Pearson r alone would pass, and noise left at its independent
+    initial value (checked by hand: after 1 training step r = 0.45, slope 0.02).
+
+    One training seed (the gallery's; the figure takes 95 s), with bars from the spread over
+    training seeds 1-4, measured: r 0.977-0.997 (the bar is 4 sd below their mean), slope
+    0.81-0.95 (mean 0.91, sd 0.065: 3.2 sd above 0.7, one-sided 7e-4), signal-noise relation
+    -0.67 to -0.86. The scale is not within 10% on every seed (0.81 on seed 2): training leaves
+    the noise correlations somewhat weaker than the posterior's, and the gallery says so."""
     ds = noise_correlation_figure
     assert float(ds["noise_posterior_agreement"]) > 0.95
-    assert abs(float(ds["noise_posterior_slope"]) - 1) < 0.1
+    assert 0.7 < float(ds["noise_posterior_slope"]) < 1.1
     assert float(ds["signal_noise_relation"]) < 0
 
 
@@ -132,10 +145,16 @@ def test_make_refuses_unknown_formats(tmp_path):
 
 def test_cost_families_reach_each_exact_optimum(tmp_path):
     """The gallery's cost-family claim at its published size: trained variances lie on each
-    family's exact optimum (within 2%; measured 0.12%) and grow with the cost strength. Catches
-    a reliability cost whose gradient is wrong, or one family silently trained under another's
-    cost (the optima differ by up to a factor 16 across the strengths). Checked by hand: every
-    family trained under the log cost fails the 2% bar."""
+    family's exact optimum (within 5%) and grow with the cost strength. Catches a reliability
+    cost whose gradient is wrong, or one family silently trained under another's cost (the
+    optima differ by up to a factor 16 across the strengths). Checked by hand: every family
+    trained under the log cost fails the bar.
+
+    One training seed (the gallery's), with the bar from the spread over seeds 1-4, measured:
+    the largest deviation over the 15 cells is 0.12%, 0.54%, 2.7% and 0.99%. The 2.7% (seed 3)
+    is the weakest log cost, whose small optimal variance is the farthest from the initial
+    one and the slowest to reach; the bar is 1.85 times it. The figure takes 56-125 s, so the
+    other seeds are not rerun here."""
     from circuits.reliability import make_cost
 
     module = FIGURES["cost-families"]
@@ -150,7 +169,7 @@ def test_cost_families_reach_each_exact_optimum(tmp_path):
     np.testing.assert_allclose(log_ratio / ds["strength"].values, log_ratio[0] / ds["strength"].values[0])
     assert make_cost("log", 2.0).optimal_variance(np.array([4.0]))[0] == pytest.approx(0.5)
     deviation = np.abs(ds["variance_ratio"].values / ds["optimal_variance_ratio"].values - 1)
-    assert deviation.max() < 0.02
+    assert deviation.max() < 0.05
     assert_reloads_to_same_plot(module, ds, tmp_path)
 
 
