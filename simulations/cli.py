@@ -7,6 +7,7 @@
     sampling-circuits run ssn --seed 1 --out ssn.nc
     sampling-circuits sweep sweep.toml
     sampling-circuits figures onset contrast --out figures/
+    sampling-circuits patches --out patches.nc --size 16 --components 64
     sampling-circuits show lg.nc
     sampling-circuits info
 
@@ -64,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--workers", type=COUNT, default=2, help="worker processes of the LocalCluster")
     sweep.add_argument("--retries", type=number(int, minimum=0), default=0, help="retries of a failed point")
     sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    patches = commands.add_parser("patches", help="natural-image patches, grey log intensity, DC removed, "
+                                                  "PCA-whitened, to a netCDF file")
+    patches.add_argument("--out", required=True, help="netCDF file to write")
+    patches.add_argument("--images", default=None, metavar="DIR",
+                         help="folder of PNG / JPEG / TIFF / van Hateren .iml images (default: the photographs "
+                              "bundled with scikit-image)")
+    patches.add_argument("--size", type=COUNT, default=16, help="patch side, pixels (default 16)")
+    patches.add_argument("--count", type=number(int, minimum=2), default=50_000, help="patches (default 50000)")
+    patches.add_argument("--components", type=COUNT, default=64,
+                         help="principal components kept (default 64; at most size^2 - 1)")
+    patches.add_argument("--seed", type=SEED, default=1, help="seed of the patch positions")
     commands.add_parser("info", help="versions, JAX devices, Brian2 target and cache locations")
     bench = commands.add_parser("bench", help="run the benchmark suite (from a source checkout)")
     bench.add_argument("--quick", action="store_true", help="tiny sizes: checks that the suite runs")
@@ -159,6 +171,19 @@ def _figures(args) -> int:
     return 0
 
 
+def _patches(args) -> int:
+    from simulations.natural_images import make_patches
+    from simulations.results import check_output_path, save
+
+    check_output_path(args.out)
+    ds = make_patches(args.seed, images=args.images, size=args.size, n_patches=args.count,
+                      n_components=args.components)
+    path = save(ds, args.out)
+    print(f"patches: {ds.sizes['patch']} of {args.size} x {args.size} pixels from {ds.sizes['image']} images, "
+          f"{ds.sizes['component']} components, {ds.attrs['wall_time_s']:.1f} s, written to {path}")
+    return 0
+
+
 def info_lines() -> list[str]:
     """What ``sampling-circuits info`` prints: one ``name: value`` line each."""
     import platform
@@ -238,6 +263,8 @@ def _dispatch(args) -> int:
             return _sweep(args)
         if args.command == "figures":
             return _figures(args)
+        if args.command == "patches":
+            return _patches(args)
         if args.command == "info":
             return _info(args)
         if args.command == "bench":

@@ -1,0 +1,89 @@
+"""`sampling-circuits patches`: the file, recomputed from the images, and the refusals.
+
+No statistical tolerance: everything is compared with values recomputed independently."""
+
+import numpy as np
+import pytest
+
+from simulations.cli import main
+from simulations.results import config_of, load
+
+
+@pytest.fixture(scope="module")
+def patch_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("patches") / "patches.nc"
+    assert main(["patches", "--out", str(path), "--count", "3000", "--seed", "3", "--size", "12",
+                 "--components", "40"]) == 0
+    return path
+
+
+def test_the_file_rebuilds_each_patch_from_its_image(patch_file):
+    """From the file alone and the bundled image it names: the patch at the stored corner, in
+    log intensity, its mean removed, projected on the kept components, is what de-whitening the
+    stored values gives (to float32 precision), and its whitened values are W applied to it."""
+    from skimage import data
+
+    from analysis.patches import LOG_OFFSET, _grey_fraction
+
+    ds = load(patch_file)
+    assert config_of(ds)["size"] == 12 and ds.sizes["pixel"] == 144 and ds.sizes["component"] == 40
+    assert ds["whitened"].dims == ("patch", "component") and ds["whitened"].dtype == np.float32
+    for patch in (0, 1234, 2999):
+        name = str(ds["image"].values[int(ds["source"][patch])])
+        row, col = ds["corner"].values[patch]
+        image = _grey_fraction(getattr(data, name)(), name)
+        window = np.log(image[row:row + 12, col:col + 12] + LOG_OFFSET).reshape(-1)
+        window -= window.mean()
+        basis = ds["dewhitening_matrix"].values / np.sqrt(ds["component_variance"].values)  # orthonormal columns
+        low_passed = ds["mean_patch"].values + basis @ (basis.T @ (window - ds["mean_patch"].values))
+        rebuilt = ds["mean_patch"].values + ds["whitened"].values[patch] @ ds["dewhitening_matrix"].values.T
+        assert np.abs(rebuilt - low_passed).max() < 1e-5 * np.abs(window).max()
+        expected = ds["whitening_matrix"].values @ (window - ds["mean_patch"].values)
+        np.testing.assert_allclose(ds["whitened"].values[patch], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.cov(ds["whitened"].values, rowvar=False), np.eye(40), atol=1e-5)
+
+
+def test_show_prints_the_configuration(patch_file, capsys):
+    assert main(["show", str(patch_file)]) == 0
+    out = capsys.readouterr().out
+    assert "patches" in out and "n_components = 40" in out
+
+
+def _truncated_iml(folder):
+    np.zeros(100, dtype=">u2").tofile(folder / "frame.iml")
+
+
+@pytest.mark.parametrize("images, options, message", [
+    ("empty", [], "holds no image file"),
+    ("text", [], "holds no image file"),
+    ("corrupt", [], "broken.png: cannot be read"),
+    ("truncated", [], "frame.iml"),
+    ("tiny", [], "smaller than the patch size 16: tiny.png"),
+    (None, ["--components", "256"], "components must be at most size^2 - 1 = 255"),
+    (None, ["--size", "0"], "argument --size: must be >= 1"),
+    (None, ["--count", "0"], "argument --count"),
+])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, images, options, message):
+    from skimage import io
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    if images == "text":
+        (folder / "readme.txt").write_text("no images here")
+    elif images == "corrupt":
+        (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    elif images == "truncated":
+        _truncated_iml(folder)
+    elif images == "tiny":
+        io.imsave(folder / "tiny.png", np.zeros((8, 8), dtype=np.uint8), check_contrast=False)
+    out = tmp_path / "p.nc"
+    argv = ["patches", "--out", str(out), *options] + ([] if images is None else ["--images", str(folder)])
+    if options and options[0] in ("--size", "--count"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(argv)
+        assert exit_info.value.code == 2
+    else:
+        assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+    assert not out.exists()
