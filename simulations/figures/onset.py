@@ -77,7 +77,8 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, ssn_result
         "variance_se": variable("time", variance_se, "1", "its standard error"),
         "mean_rate": variable("time", ssn.rates(u[..., : ssn.n_excitatory]).mean((0, 1, 3)), "Hz",
                               "mean excitatory rate"),
-        "fano": variable("window", fano, "1", "Fano factor of spike counts, mean over cells and stimuli"),
+        "fano": variable("window", fano, "1", "Fano factor of spike counts, mean over the pooled (stimulus, cell) "
+                                              "pairs"),
         "fano_se": variable("window", fano_se, "1", "its jackknife standard error over trials"),
         "fano_pairs": scalar(int(spiking.sum()), "1", "(stimulus, cell) pairs pooled: those that spike in every "
                                                      "window"),
