@@ -69,10 +69,11 @@ def test_onset_quench(onset_figures):
     The mean drop over the three must exceed 3 SE, with the SE of that mean from both its trial
     SEs (jackknife) and the seed-to-seed sd measured on five networks: the mean of the five
     drops is 7.5 such SEs, so a new set of seeds fails with probability 3e-6, and a network
-    that does not quench passes with probability 1.3e-3. Catches an undertrained network
-    (checked by hand on seed 1: after 100 training steps the drop is 2.1 trial SEs; after 1 step
-    the network does not spike and the build raises) and counts taken from the wrong windows.
-    Seed 2 has one (stimulus, cell) pair silent in a window, which the figure leaves out."""
+    that does not quench passes with probability 1.3e-3. Catches undertrained networks
+    (checked by hand on seed 1 alone, before the test took three seeds: after 100 training
+    steps the drop is 2.1 trial SEs; after 1 step the network does not spike and the build
+    raises). Seed 2 has one (stimulus, cell) pair silent in a window, which the figure leaves
+    out."""
     drops = np.array([float(onset_figures[seed]["fano_drop"]) for seed in ONSET_SEEDS])
     trial_se = np.array([float(onset_figures[seed]["fano_drop_se"]) for seed in ONSET_SEEDS])
     standard_error = np.sqrt(np.sum(trial_se**2) + len(ONSET_SEEDS) * SEED_SD_OF_FANO_DROP**2) / len(ONSET_SEEDS)
