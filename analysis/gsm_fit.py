@@ -132,6 +132,7 @@ def fit_gsm(x, A, contrast_shape: float = 2.0, contrast_scale: float = 0.5, n_no
             converged = True
             break
         responsibility = np.exp(log_node - np.log(n_nodes) - log_marginal[:, None])  # (N, J)
+        w_squared = w**2
         # Expected sufficient statistics in the eigenbasis, node by node.
         second_moment = np.zeros((n_latent, n_latent))  # sum_n E[nu nu^T | x_n], nu = T^-1 z
         weighted_second_moment = np.zeros((n_latent, n_latent))  # the same weighted by c^2
@@ -143,7 +144,7 @@ def fit_gsm(x, A, contrast_shape: float = 2.0, contrast_scale: float = 0.5, n_no
             node_second = scaled.T @ scaled + total * np.diag(shrink)
             second_moment += node_second
             weighted_second_moment += c**2 * node_second
-            cross += c**2 * noise_var * (responsibility[:, j] @ (w**2 @ shrink))
+            cross += c**2 * noise_var * (responsibility[:, j] @ (w_squared @ shrink))
         T = basis.transform
         prior_cov = T @ (second_moment / n_data) @ T.T
         prior_cov = 0.5 * (prior_cov + prior_cov.T)

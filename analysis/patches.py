@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from analysis import _validation as check
+
 # Photographs bundled inside scikit-image (no download): scenes, objects, animals and textures.
 BUNDLED_IMAGES = ("astronaut", "brick", "camera", "chelsea", "coffee", "grass", "gravel", "moon", "rocket")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".iml")
@@ -97,8 +99,7 @@ def extract_patches(images: dict[str, np.ndarray], size: int, count: int, rng: n
     Returns (patches (count, size * size) in ln I, row-major pixels; source (count,) index
     into the sorted image names; corner (count, 2) row and column; names).
     """
-    if size < 1 or count < 1:
-        raise ValueError(f"size and count must be >= 1, got size={size}, count={count}")
+    size, count = check.count("size", size), check.count("count", count)
     names = sorted(images)
     if not names:
         raise ValueError("images: no image given")
