@@ -13,6 +13,7 @@ from figure_checks import assert_reloads_to_same_plot
 
 from analysis.variability import band_power
 from simulations.figures import FIGURES
+from simulations.results import config_of
 from simulations.ssn_experiments import run_ssn
 
 
@@ -111,8 +112,10 @@ def test_sampling_ssn_variance_falls_with_contrast(onset_networks, dynamics_figu
     from simulations.figures.ssn_dynamics import measure
 
     contrasts = dynamics_figure["contrast"].values
+    config = config_of(dynamics_figure)  # the other seeds are measured as the figure measured seed 1
     variances = {1: dynamics_figure["variance"].sel(network="moments").values}
     for seed in ONSET_SEEDS[1:]:
-        variances[seed] = measure(onset_networks[seed], seed, 4, 100, contrasts)["variance"]
+        variances[seed] = measure(onset_networks[seed], seed, config["n_stimuli"], config["n_trials"],
+                                  contrasts)["variance"]
     for seed, variance in variances.items():
         assert variance[-1] < 0.85 * variance[0], (seed, variance)
