@@ -30,6 +30,7 @@ from simulations.tasks import (
     contrast_quadrature,
     default_loading_matrix,
     gsm_model,
+    linear_gaussian_model,
     refuse_learned_model,
     task_prior_cov,
     trained_circuit,
@@ -37,8 +38,8 @@ from simulations.tasks import (
 
 # ARCHITECTURES, CircuitOptions, ... live in simulations.tasks and are re-exported for convenience.
 __all__ = ["run_linear_gaussian", "run_gsm", "implied_model", "ARCHITECTURES", "DEFAULT_STEPS", "CircuitOptions",
-           "trained_circuit", "check_options", "default_loading_matrix", "gsm_model", "contrast_quadrature",
-           "task_prior_cov", "DEFAULT_PRIOR_CORRELATION"]
+           "trained_circuit", "check_options", "default_loading_matrix", "linear_gaussian_model", "gsm_model",
+           "contrast_quadrature", "task_prior_cov", "DEFAULT_PRIOR_CORRELATION"]
 
 _METRIC_UNITS = {name: "nats" for name in (
     "kl_moment_matched", "mean_field_floor", "kl_true_posterior", "kl_implied_posterior", "implied_mean_field_floor",
@@ -244,9 +245,7 @@ def run_linear_gaussian(seed: int, n_latent: int = 4, n_input: int = 8, noise_st
         count(name, value, 1)
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
-    A = default_loading_matrix(n_input, n_latent, rng)
-    prior_cov = task_prior_cov(prior, n_latent, prior_correlation, rng)
-    model = LinearGaussian(A, noise_std, prior_cov)
+    model = linear_gaussian_model(rng, n_latent, n_input, noise_std, prior, prior_correlation)
     _, train_x = model.sample(n_train, rng)
     z_test, x_test = model.sample(n_test, rng)
     posterior = model.posterior(x_test)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
-from scipy import stats
 
-from analysis.generative import GaussianScaleMixture
+from analysis.generative import GaussianScaleMixture, LinearGaussian
+from analysis.gsm_fit import contrast_nodes
 from analysis.linear_models import PRIORS, correlated_prior_cov
 from circuits._validation import count
 from circuits.feedforward import FeedforwardCircuit
@@ -23,8 +23,8 @@ from circuits.reliability import make_cost
 from simulations.results import config_of, parameters_of
 
 __all__ = ["ARCHITECTURES", "DEFAULT_STEPS", "CircuitOptions", "trained_circuit", "default_loading_matrix",
-           "task_prior_cov", "gsm_model", "contrast_quadrature", "check_options", "refuse_learned_model",
-           "DEFAULT_PRIOR_CORRELATION"]
+           "task_prior_cov", "linear_gaussian_model", "gsm_model", "contrast_quadrature", "check_options",
+           "refuse_learned_model", "DEFAULT_PRIOR_CORRELATION"]
 
 ARCHITECTURES = ("single-layer", "multi-layer", "recurrent")
 #: Training steps by charge when none are given (see ``CircuitOptions``).
@@ -199,6 +199,14 @@ def check_options(experiment: str, kwargs: dict) -> None:
                        np.random.default_rng(0))
 
 
+def linear_gaussian_model(rng: np.random.Generator, n_latent: int, n_input: int, noise_std: float,
+                          prior: str = "identity", prior_correlation: float | None = None) -> LinearGaussian:
+    """The linear-Gaussian task of the experiments: A drawn from ``rng`` (i.i.d. N(0, 1)), then
+    the prior covariance (``task_prior_cov``) from the same generator."""
+    A = default_loading_matrix(n_input, n_latent, rng)
+    return LinearGaussian(A, noise_std, task_prior_cov(prior, n_latent, prior_correlation, rng))
+
+
 def gsm_model(rng: np.random.Generator, n_latent: int, n_input: int, noise_std: float,
               contrast_shape: float = 2.0, contrast_scale: float = 0.5) -> GaussianScaleMixture:
     """The GSM task of the experiments: A drawn from ``rng`` (i.i.d. N(0, 1)), prior N(0, I)."""
@@ -207,8 +215,8 @@ def gsm_model(rng: np.random.Generator, n_latent: int, n_input: int, noise_std: 
 
 
 def contrast_quadrature(shape: float, scale: float, n_nodes: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Equal-weight nodes at the Gamma prior's (j + 1/2) / J quantiles (midpoint rule in probability)."""
-    nodes = stats.gamma.ppf((np.arange(n_nodes) + 0.5) / n_nodes, shape, scale=scale)
-    return nodes, np.full(n_nodes, 1.0 / n_nodes)
+    """Equal-weight nodes at the Gamma prior's (j + 1/2) / J quantiles (midpoint rule in
+    probability; ``analysis.gsm_fit.contrast_nodes``, which the ML fit of a GSM uses too)."""
+    return contrast_nodes(shape, scale, n_nodes), np.full(n_nodes, 1.0 / n_nodes)
 
 
