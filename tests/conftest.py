@@ -17,8 +17,9 @@ def rng(request):
 
 
 # The test files that take longest (minutes of training each), started first: with one file per
-# worker (--dist loadfile) a long file collected last leaves the other worker idle at the end
-# (measured: 27.5 min with the SSN file last, of 47 min of CPU on 2 workers).
+# worker (--dist loadfile) a long file started last leaves the other worker idle at the end.
+# The order only holds with --no-loadscope-reorder (pyproject.toml): by default xdist orders
+# files by their number of tests, and on 2026-12-01 one worker ran 29 min of CPU, the other 17.
 LONGEST_FIRST = ("simulations/test_ssn_figures.py", "simulations/test_figures.py", "simulations/test_emergence.py")
 
 
