@@ -12,6 +12,10 @@ LinearGaussian
 GaussianScaleMixture
     x = c A z + noise, c ~ Gamma (Wainwright & Simoncelli 2000; the V1 model of Orban,
     Berkes, Fiser & Lengyel 2016). Posterior moments by adaptive 1-D quadrature over c.
+SparseCoding
+    x = A z + noise with independent Laplace or Student-t latents (Olshausen & Field 1996).
+    Non-conjugate: the reference posterior is NUTS (``analysis.nuts``), exact by 1-D
+    quadrature when A has orthonormal columns.
 GaussianMixture
     Responsibilities p(k | x); with a linear-Gaussian observation model, the posterior over
     the continuous latent is itself a Gaussian mixture.
@@ -34,6 +38,8 @@ __all__ = [
     "LinearGaussian",
     "GSMPosterior",
     "GaussianScaleMixture",
+    "SparseCoding",
+    "SPARSE_PRIORS",
     "MixturePosterior",
     "GaussianMixture",
     "BoltzmannMachine",
@@ -401,6 +407,116 @@ class GaussianScaleMixture:
             log_u_density = self._log_joint_contrast(np.log(grid), self._project @ whitened, whitened @ whitened)
             densities.append(np.exp(log_u_density - np.log(grid) - log_ev))
         return np.array(densities)
+
+
+# ----------------------------------------------------------------------------------------
+# Sparse coding (non-conjugate prior)
+# ----------------------------------------------------------------------------------------
+
+#: Priors of ``SparseCoding``: independent heavy-tailed latents.
+SPARSE_PRIORS = ("laplace", "student-t")
+
+
+@dataclass(frozen=True, eq=False)
+class SparseCoding:
+    """Sparse coding: x = A z + noise_std * eps, z_k independent with a heavy-tailed prior.
+
+    The model of Olshausen & Field (1996): with ``prior="laplace"`` p(z_k) = exp(-|z_k| / b) / 2b
+    (variance 2 b^2), with ``prior="student-t"`` a Student t with ``dof`` degrees of freedom and
+    scale b (variance b^2 dof / (dof - 2) for dof > 2). The prior is not conjugate to the
+    Gaussian likelihood, so the posterior has no closed form in general; its reference is
+    NUTS (``analysis.nuts``). When A has orthonormal columns and the noise is isotropic it
+    factorises, |x - A z|^2 = |x|^2 - |A^T x|^2 + |A^T x - z|^2, into K one-dimensional
+    posteriors, and ``factorised_posterior`` computes it exactly by quadrature.
+
+    Parameters
+    ----------
+    A : (D, K) dictionary (generative filters).
+    noise_std : float > 0, isotropic observation noise sd.
+    prior : one of ``SPARSE_PRIORS``.
+    prior_scale : float > 0, b.
+    dof : float > 0, degrees of freedom of the Student t (ignored for the Laplace prior).
+    """
+
+    A: np.ndarray
+    noise_std: float
+    prior: str = "laplace"
+    prior_scale: float = 1.0
+    dof: float = 3.0
+
+    def __post_init__(self):
+        A = _loading_matrix(self.A)
+        if self.prior not in SPARSE_PRIORS:
+            raise ValueError(f"prior must be one of {SPARSE_PRIORS}, got {self.prior!r}")
+        object.__setattr__(self, "A", A)
+        object.__setattr__(self, "noise_std", float(check.positive("noise_std", self.noise_std)))
+        object.__setattr__(self, "prior_scale", float(check.positive("prior_scale", self.prior_scale)))
+        object.__setattr__(self, "dof", float(check.positive("dof", self.dof)))
+
+    @property
+    def n_obs(self) -> int:
+        return self.A.shape[0]
+
+    @property
+    def n_latent(self) -> int:
+        return self.A.shape[1]
+
+    @property
+    def prior_distribution(self):
+        """The prior of one latent as a frozen ``scipy.stats`` distribution."""
+        if self.prior == "laplace":
+            return stats.laplace(scale=self.prior_scale)
+        return stats.t(self.dof, scale=self.prior_scale)
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Draw n joint samples: z of shape (n, K) and x of shape (n, D)."""
+        n = check.count("n", n)
+        z = self.prior_distribution.rvs(size=(n, self.n_latent), random_state=rng)
+        x = z @ self.A.T + self.noise_std * rng.standard_normal((n, self.n_obs))
+        return z, x
+
+    def log_joint(self, z, x) -> np.ndarray:
+        """log p(x, z) (nats) for rows of z (n, K) and x (n, D)."""
+        x = check.observations("x", x, self.n_obs)
+        z = check.observations("z", z, self.n_latent)
+        residual = x - z @ self.A.T
+        log_lik = -0.5 * ((residual / self.noise_std) ** 2).sum(1) - self.n_obs * np.log(
+            np.sqrt(2 * np.pi) * self.noise_std)
+        return log_lik + self.prior_distribution.logpdf(z).sum(1)
+
+    def factorised_posterior(self, x, rtol: float = 1e-10) -> GaussianPosterior:
+        """Exact posterior means and (diagonal) covariances when A has orthonormal columns.
+
+        Each latent's posterior is p(z_k | y_k) proportional to N(y_k; z_k, noise_std^2) p(z_k)
+        with y = A^T x; its moments are integrated by adaptive quadrature. The returned
+        ``GaussianPosterior`` carries the exact first two moments (n, K) and (n, K, K), not a
+        Gaussian approximation's parameters. Raises ValueError when A^T A is not the identity.
+        """
+        x = check.observations("x", x, self.n_obs)
+        if not np.allclose(self.A.T @ self.A, np.eye(self.n_latent), atol=1e-8):
+            raise ValueError("A must have orthonormal columns for the posterior to factorise; "
+                             "use analysis.nuts.nuts_posterior otherwise")
+        projected = x @ self.A
+        log_prior = self.prior_distribution.logpdf
+        mean, var = np.empty_like(projected), np.empty_like(projected)
+        for index, y in np.ndenumerate(projected):
+            # The likelihood confines z to y +- 40 noise sd (e^-800 outside); the prior only
+            # shrinks the posterior towards 0, so the interval [min(y, 0), max(y, 0)] +- 40 sd
+            # holds it.
+            lo, hi = min(y, 0.0) - 40 * self.noise_std, max(y, 0.0) + 40 * self.noise_std
+            grid = np.linspace(lo, hi, 2001)
+            peak = np.max(log_prior(grid) - 0.5 * ((grid - y) / self.noise_std) ** 2)
+
+            def integrand(z, y=y, peak=peak):
+                weight = np.exp(log_prior(z) - 0.5 * ((z - y) / self.noise_std) ** 2 - peak)
+                return weight * np.array([1.0, z, z * z])
+
+            values, _ = integrate.quad_vec(integrand, lo, hi, epsabs=0.0, epsrel=rtol, points=[0.0, y])
+            mean[index] = values[1] / values[0]
+            var[index] = values[2] / values[0] - mean[index] ** 2
+        cov = np.zeros(projected.shape + (self.n_latent,))
+        cov[:, np.arange(self.n_latent), np.arange(self.n_latent)] = var
+        return GaussianPosterior(mean=mean, cov=cov)
 
 
 # ----------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 Sections: rate-circuit simulation throughput against NumPy's GEMM (the limit), a plain
 NumPy loop and Brian2; spiking circuits on each Brian2 target; effective samples per second
 of the recurrent circuit against exact reference samplers; wall time to train to the
-rate-circuit tolerance; the closed-form optimum of linear circuits at K = 16, D = 64.
+rate-circuit tolerance; the closed-form optimum of linear circuits at K = 16, D = 64;
+natural-image patches and the NUTS reference posterior at K = 32.
 Writes ``benchmarks.json`` and ``benchmarks.md`` (each figure with min / median / max over
 repeats where repeated, the machine and the package versions).
 ``--quick`` runs tiny sizes to check that everything runs; its timings mean nothing.
@@ -19,7 +20,7 @@ from pathlib import Path
 from benchmarks import _common  # noqa: F401  (sets JAX_PLATFORMS before JAX is imported)
 from benchmarks._common import machine, markdown_table, versions
 
-SECTIONS = ("rate_throughput", "spiking_targets", "sampling_efficiency", "training_time", "optimum")
+SECTIONS = ("rate_throughput", "spiking_targets", "sampling_efficiency", "training_time", "optimum", "natural_images")
 COLUMNS = {
     "rate_throughput": ["N", "B", "steps", "engine", "seconds_min", "seconds_median", "seconds_max",
                         "neuron_steps_per_s", "gflops"],
@@ -28,6 +29,8 @@ COLUMNS = {
                             "stationary_kl"],
     "training_time": ["task", "steps", "seconds", "max_variance_error", "max_mean_error_sd", "meets_tolerance"],
     "optimum": ["K", "D", "architecture", "charge", "seconds", "objective", "kl_floor_ratio", "under_10_s"],
+    "natural_images": ["workload", "seconds", "bar_s", "meets_bar", "max_rhat", "min_ess_bulk", "min_ess_tail",
+                       "divergences"],
 }
 
 

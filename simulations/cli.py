@@ -8,6 +8,7 @@
     sampling-circuits sweep sweep.toml
     sampling-circuits figures onset contrast --out figures/
     sampling-circuits patches --out patches.nc --size 16 --components 64
+    sampling-circuits reference patches.nc --model sparse --latents 32 --out reference.nc
     sampling-circuits show lg.nc
     sampling-circuits info
 
@@ -76,6 +77,27 @@ def build_parser() -> argparse.ArgumentParser:
     patches.add_argument("--components", type=COUNT, default=64,
                          help="principal components kept (default 64; at most size^2 - 1)")
     patches.add_argument("--seed", type=SEED, default=1, help="seed of the patch positions")
+    reference = commands.add_parser("reference", help="fit a GSM or a sparse-coding model to a patches file and "
+                                                      "sample its posterior on held-out patches by NUTS")
+    reference.add_argument("patches", help="netCDF file written by 'sampling-circuits patches'")
+    reference.add_argument("--out", required=True, help="netCDF file to write")
+    reference.add_argument("--model", choices=("gsm", "sparse"), required=True,
+                           help="gsm: ICA filters + EM, checked against its exact posterior; sparse: Laplace prior, "
+                                "learned dictionary")
+    reference.add_argument("--latents", type=COUNT, required=True, help="latents K (gsm: equal to --components)")
+    reference.add_argument("--components", type=COUNT, default=None,
+                           help="leading whitened components used (default: all in the file)")
+    reference.add_argument("--observations", type=COUNT, default=16, help="held-out patches sampled (default 16)")
+    reference.add_argument("--chains", type=number(int, minimum=2), default=4, help="NUTS chains (default 4)")
+    reference.add_argument("--draws", type=number(int, minimum=4), default=1000,
+                           help="kept draws per chain (default 1000)")
+    reference.add_argument("--warmup", type=COUNT, default=1000, help="warm-up iterations per chain (default 1000)")
+    reference.add_argument("--fit-patches", type=number(int, minimum=2), default=10_000,
+                           help="patches the model is fitted on (default 10000)")
+    reference.add_argument("--noise-std", type=number(float, above=0.0), default=0.3,
+                           help="sparse model's noise sd, whitened units (default 0.3)")
+    reference.add_argument("--seed", type=SEED, default=1, help="seed of the fit and of NUTS")
+    reference.add_argument("--quiet", action="store_true", help="no progress bar")
     commands.add_parser("info", help="versions, JAX devices, Brian2 target and cache locations")
     bench = commands.add_parser("bench", help="run the benchmark suite (from a source checkout)")
     bench.add_argument("--quick", action="store_true", help="tiny sizes: checks that the suite runs")
@@ -184,6 +206,28 @@ def _patches(args) -> int:
     return 0
 
 
+def _reference(args) -> int:
+    from simulations.natural_images import posterior_reference
+    from simulations.results import check_output_path, load_results, save
+
+    check_output_path(args.out)
+    patches = load_results(args.patches, ("patches",))
+    ds = posterior_reference(patches, args.model, args.latents, args.seed, n_observations=args.observations,
+                             n_components=args.components, n_chains=args.chains, n_draws=args.draws,
+                             n_warmup=args.warmup, n_fit=args.fit_patches, noise_std=args.noise_std,
+                             progress=not args.quiet)
+    path = save(ds, args.out)
+    converged = int(ds["converged"].sum())
+    line = (f"reference: {args.model}, K = {args.latents}, {converged} of {ds.sizes['observation']} observations "
+            f"converged (max R-hat {float(ds['rhat'].max()):.4f}, min bulk ESS {float(ds['ess_bulk'].min()):.0f}, "
+            f"{int(ds['divergences'].sum())} divergences)")
+    if "kl_moments" in ds:
+        line += (f", KL to the exact posterior {float(ds['kl_moments'].max()):.4f} nats at most "
+                 f"(sampling floor {float(ds['kl_floor'].max()):.4f})")
+    print(f"{line}, {ds.attrs['wall_time_s']:.1f} s, written to {path}")
+    return 0
+
+
 def info_lines() -> list[str]:
     """What ``sampling-circuits info`` prints: one ``name: value`` line each."""
     import platform
@@ -265,6 +309,8 @@ def _dispatch(args) -> int:
             return _figures(args)
         if args.command == "patches":
             return _patches(args)
+        if args.command == "reference":
+            return _reference(args)
         if args.command == "info":
             return _info(args)
         if args.command == "bench":

@@ -63,3 +63,122 @@ def make_patches(seed: int, images=None, size: int = 16, n_patches: int = 50_000
     ds = new_dataset(data_vars, coords, config, "patches")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds
+
+
+def sparse_dictionary(whitened, n_latents: int, noise_std: float, seed: int):
+    """A sparse-coding model of whitened patches (``analysis.generative.SparseCoding``, Laplace prior).
+
+    The prior scale b is set so that the model's total variance, 2 b^2 sum |a_k|^2 + D sigma^2,
+    equals the data's, with unit-norm atoms a_k and the given noise sd sigma (a modelling
+    choice: it sets how sparse the codes are). The K atoms are learned by scikit-learn's
+    mini-batch dictionary learning, whose objective |x - A u|^2 / 2 + alpha |u|_1 is the MAP
+    learning rule of this same model (Olshausen & Field 1996) when alpha = sigma^2 / b.
+    """
+    from sklearn.decomposition import MiniBatchDictionaryLearning
+
+    from analysis.generative import SparseCoding
+
+    whitened = np.asarray(whitened, dtype=float)
+    n_obs = whitened.shape[1]
+    total_variance = float(whitened.var(0).sum())
+    signal_variance = total_variance - n_obs * noise_std**2
+    if signal_variance <= 0:
+        raise ValueError(f"noise_std {noise_std} explains all the data's variance ({total_variance:.3g} "
+                         f"over {n_obs} components); choose a smaller one")
+    prior_scale = np.sqrt(signal_variance / (2.0 * n_latents))
+    learner = MiniBatchDictionaryLearning(n_components=n_latents, alpha=noise_std**2 / prior_scale,
+                                          batch_size=256, max_iter=20, random_state=seed)
+    atoms = learner.fit(whitened).components_.T
+    atoms = atoms / np.linalg.norm(atoms, axis=0)
+    return SparseCoding(atoms, noise_std, "laplace", prior_scale)
+
+
+def posterior_reference(patches: xr.Dataset, model: str, n_latents: int, seed: int, n_observations: int = 16,
+                        n_components: int | None = None, n_chains: int = 4, n_draws: int = 1000,
+                        n_warmup: int = 1000, n_fit: int = 10_000, noise_std: float = 0.3,
+                        progress: bool = False) -> xr.Dataset:
+    """A generative model fitted to whitened patches and its NUTS reference posterior on held-out patches.
+
+    model : ``"gsm"``: ICA filters (complete: ``n_latents`` must equal the components used),
+        then C and the noise by EM (``analysis.gsm_fit``); its exact posterior moments by
+        quadrature are stored beside NUTS's, with their KL (the validation of the reference).
+        ``"sparse"``: a Laplace sparse-coding model with ``n_latents`` learned atoms
+        (``sparse_dictionary``, with ``noise_std`` in whitened units); NUTS is the reference.
+    n_components : leading whitened components used (default: all in the file).
+    n_fit : patches the model is fitted on (the first ones); the observations are the last
+        ``n_observations`` patches, never seen by the fit.
+    The file stores, per observation, the NUTS moments and their convergence diagnostics
+    (R-hat, bulk/tail ESS, divergences; ``analysis.nuts``), and the filters in pixel space.
+    """
+    from analysis.gsm_fit import fit_gsm, ica_filters
+    from analysis.nuts import ESS_BAR, RHAT_BAR, moment_kl_floor, nuts_posterior
+
+    started = time.perf_counter()
+    if model not in ("gsm", "sparse"):
+        raise ValueError(f"model must be 'gsm' or 'sparse', got {model!r}")
+    count("seed", seed, 0)
+    count("n_latents", n_latents, 1)
+    count("n_observations", n_observations, 1)
+    count("n_fit", n_fit, 2)
+    available = patches.sizes["component"]
+    n_components = available if n_components is None else count("n_components", n_components, 1)
+    if n_components > available:
+        raise ValueError(f"n_components must be at most the file's {available} components, got {n_components}")
+    if n_fit + n_observations > patches.sizes["patch"]:
+        raise ValueError(f"n_fit + n_observations ({n_fit + n_observations}) exceeds the file's "
+                         f"{patches.sizes['patch']} patches")
+    whitened = patches["whitened"].values[:, :n_components].astype(float)
+    train, observed = whitened[:n_fit], whitened[-n_observations:]
+    if model == "gsm":
+        if n_latents != n_components:
+            raise ValueError(f"the GSM's ICA filters are complete: n_latents ({n_latents}) must equal the "
+                             f"components used ({n_components})")
+        generative = fit_gsm(train, ica_filters(train, seed)).model
+    else:
+        generative = sparse_dictionary(train, n_latents, noise_std, seed)
+    sampled = nuts_posterior(generative, observed, seed, n_chains=n_chains, n_draws=n_draws, n_warmup=n_warmup,
+                             progress=progress)
+    obs_latent, obs_pair = ("observation", "latent"), ("observation", "latent", "latent_2")
+    data_vars = {
+        "observed": variable(("observation", "component"), observed, "1", "held-out whitened patches"),
+        "filters": variable(("component", "latent"), generative.A, "1", "generative filters A, whitened space"),
+        "filters_pixel": variable(("pixel", "latent"), patches["dewhitening_matrix"].values[:, :n_components]
+                                  @ generative.A, "ln I", "generative filters in pixel space"),
+        "nuts_mean": variable(obs_latent, sampled.mean, "1", "NUTS posterior mean of z"),
+        "nuts_cov": variable(obs_pair, sampled.cov, "1", "NUTS posterior covariance of z"),
+        "rhat": variable(obs_latent, sampled.rhat, "1", "rank-normalised split R-hat"),
+        "ess_bulk": variable(obs_latent, sampled.ess_bulk, "draws", "bulk effective sample size"),
+        "ess_tail": variable(obs_latent, sampled.ess_tail, "draws", "tail effective sample size (5%, 95%)"),
+        "ess_second": variable(obs_latent, sampled.ess_second, "draws",
+                               "effective sample size of the squared deviations"),
+        "divergences": variable("observation", sampled.divergences, "transitions", "divergent transitions"),
+        "converged": variable("observation", sampled.converged, "1",
+                              f"R-hat < {RHAT_BAR}, bulk and tail ESS > {ESS_BAR:g}, no divergence"),
+        "nuts_wall_time": variable((), sampled.wall_time_s, "s", "NUTS wall time, compilation included"),
+        "kl_floor": variable("observation", moment_kl_floor(n_latents, sampled.ess_bulk.min(1),
+                                                              sampled.ess_second.min(1)), "nats",
+                             "expected moment KL from sampling error alone (analysis.nuts.moment_kl_floor)"),
+    }
+    if model == "gsm":
+        from analysis.compare import gaussian_kl
+
+        exact = generative.posterior(observed)
+        data_vars.update({
+            "exact_mean": variable(obs_latent, exact.mean, "1", "exact posterior mean of z (quadrature)"),
+            "exact_cov": variable(obs_pair, exact.cov, "1", "exact posterior covariance of z (quadrature)"),
+            "kl_moments": variable("observation", gaussian_kl(sampled.mean, sampled.cov, exact.mean, exact.cov),
+                                   "nats", "KL(NUTS moment-matched Gaussian || exact moment-matched Gaussian)"),
+            "prior_cov": variable(("latent", "latent_2"), generative.prior_cov, "1", "fitted prior covariance C"),
+        })
+    coords = {"observation": variable("observation", np.arange(n_observations), "1", "held-out patch"),
+              "latent": variable("latent", np.arange(n_latents), "1", "latent"),
+              "latent_2": variable("latent_2", np.arange(n_latents), "1", "latent (second axis)")}
+    config = {"experiment": "posterior-reference", "seed": seed, "model": model, "n_latents": n_latents,
+              "n_components": n_components, "n_observations": n_observations, "n_chains": n_chains,
+              "n_draws": n_draws, "n_warmup": n_warmup, "n_fit": n_fit, "patches": patches.attrs.get("config", ""),
+              "noise_std": float(np.atleast_1d(generative.noise_std)[0])}
+    if model == "sparse":
+        config["prior_scale"] = generative.prior_scale
+    ds = new_dataset(data_vars, coords, config, "posterior-reference")
+    ds.attrs["wall_time_s"] = time.perf_counter() - started
+    return ds

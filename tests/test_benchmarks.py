@@ -15,7 +15,7 @@ def test_quick_suite_writes_json_and_markdown(tmp_path):
     assert completed.returncode == 0, completed.stderr[-2000:]
     results = json.loads((tmp_path / "benchmarks-quick.json").read_text())
     assert set(results["sections"]) == {"rate_throughput", "spiking_targets", "sampling_efficiency", "training_time",
-                                        "optimum"}
+                                        "optimum", "natural_images"}
     architectures = {row["architecture"] for row in results["sections"]["optimum"]}
     assert architectures == {"single-layer", "multi-layer", "recurrent"}
     engines = {row["engine"] for row in results["sections"]["rate_throughput"]}
