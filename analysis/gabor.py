@@ -1,0 +1,132 @@
+"""2-D Gabor fits of receptive fields (filters drawn in pixel space).
+
+A Gabor function (Daugman 1985; Jones & Palmer 1987, who fitted it to cat simple cells):
+  g(u, v) = amplitude exp(-x'^2 / (2 sigma_x^2) - y'^2 / (2 sigma_y^2)) cos(2 pi f x' + phase) + offset,
+  x' = (u - u0) cos(theta) + (v - v0) sin(theta),  y' = -(u - u0) sin(theta) + (v - v0) cos(theta),
+with u the column and v the row (pixels), theta the direction of the carrier's wave vector
+(the bars run perpendicular to it) and f its spatial frequency (cycles / pixel).
+
+``fit_gabor`` minimises the squared error by ``scipy.optimize.least_squares`` from several
+starts: the orientation and frequency of the largest peaks of the filter's 2-D power
+spectrum, the centre at the peak of its local energy, four phases. The fit's R^2 is
+1 - SSE / sum((filter - mean)^2): the share of the filter's pixel variance the Gabor explains.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage, optimize
+
+from analysis import _validation as check
+
+__all__ = ["GaborFit", "gabor", "fit_gabor", "fit_gabors", "orientation_coverage"]
+
+_NAMES = ("amplitude", "column", "row", "theta", "frequency", "phase", "sigma_x", "sigma_y", "offset")
+
+
+def gabor(shape: tuple[int, int], amplitude: float, column: float, row: float, theta: float, frequency: float,
+          phase: float, sigma_x: float, sigma_y: float, offset: float = 0.0) -> np.ndarray:
+    """The Gabor function (module docstring) on a (rows, columns) pixel grid."""
+    rows, columns = np.mgrid[0:shape[0], 0:shape[1]].astype(float)
+    du, dv = columns - column, rows - row
+    along = du * np.cos(theta) + dv * np.sin(theta)
+    across = -du * np.sin(theta) + dv * np.cos(theta)
+    envelope = np.exp(-along**2 / (2 * sigma_x**2) - across**2 / (2 * sigma_y**2))
+    return amplitude * envelope * np.cos(2 * np.pi * frequency * along + phase) + offset
+
+
+@dataclass(frozen=True)
+class GaborFit:
+    """A fitted Gabor: its parameters (module docstring; theta in radians, frequency in
+    cycles per pixel, centre and widths in pixels), R^2, and the fitted image."""
+
+    amplitude: float
+    column: float
+    row: float
+    theta: float
+    frequency: float
+    phase: float
+    sigma_x: float
+    sigma_y: float
+    offset: float
+    r_squared: float
+    fitted: np.ndarray
+
+    @property
+    def orientation(self) -> float:
+        """Orientation of the wave vector modulo pi, in [0, pi) radians."""
+        return float(np.mod(self.theta, np.pi))
+
+
+def _starts(image: np.ndarray, n_peaks: int):
+    rows, columns = image.shape
+    spectrum = np.abs(np.fft.fft2(image - image.mean())) ** 2
+    frequency_rows = np.fft.fftfreq(rows)[:, None] * np.ones((1, columns))
+    frequency_columns = np.ones((rows, 1)) * np.fft.fftfreq(columns)[None, :]
+    # Conjugate peaks are the same wave: keep one half-plane.
+    half = (frequency_rows > 0) | ((frequency_rows == 0) & (frequency_columns >= 0))
+    spectrum = np.where(half, spectrum, 0.0)
+    spectrum[0, 0] = 0.0
+    peaks = np.argsort(spectrum.ravel())[::-1][:n_peaks]
+    energy = ndimage.gaussian_filter(image**2, sigma=max(rows, columns) / 8)
+    centre_row, centre_column = np.unravel_index(np.argmax(energy), image.shape)
+    scale = float(np.abs(image).max())
+    width = max(rows, columns) / 6
+    for peak in peaks:
+        f_row, f_column = frequency_rows.ravel()[peak], frequency_columns.ravel()[peak]
+        theta = np.arctan2(f_row, f_column)
+        frequency = max(np.hypot(f_row, f_column), 1.0 / max(rows, columns))
+        for phase in (0.0, np.pi / 2, np.pi, 3 * np.pi / 2):
+            yield np.array([scale, centre_column, centre_row, theta, frequency, phase, width, width, 0.0])
+
+
+def fit_gabor(image, n_peaks: int = 3) -> GaborFit:
+    """The least-squares Gabor fit of a 2-D ``image`` (a filter in pixel space), best of 4 x
+    ``n_peaks`` starts. Widths are kept within [0.5, 2 x the image side] pixels and the
+    frequency within [0, 0.5] cycles per pixel (Nyquist)."""
+    image = check.finite_array("image", image, ndim=2)
+    if min(image.shape) < 3:
+        raise ValueError(f"image must be at least 3 x 3 pixels, got {image.shape}")
+    n_peaks = check.count("n_peaks", n_peaks)
+    total = float(((image - image.mean()) ** 2).sum())
+    if total == 0:
+        raise ValueError("image is constant: no Gabor to fit")
+    rows, columns = image.shape
+    side = max(rows, columns)
+    lower = [-np.inf, -0.5 * columns, -0.5 * rows, -np.inf, 0.0, -np.inf, 0.5, 0.5, -np.inf]
+    upper = [np.inf, 1.5 * columns, 1.5 * rows, np.inf, 0.5, np.inf, 2.0 * side, 2.0 * side, np.inf]
+
+    def residual(parameters):
+        return (gabor(image.shape, *parameters) - image).ravel()
+
+    best = None
+    for start in _starts(image, n_peaks):
+        start = np.clip(start, np.array(lower) + 1e-9, np.array(upper) - 1e-9)
+        result = optimize.least_squares(residual, start, bounds=(lower, upper), x_scale="jac", max_nfev=400)
+        if best is None or result.cost < best.cost:
+            best = result
+    parameters = dict(zip(_NAMES, (float(value) for value in best.x), strict=True))
+    fitted = gabor(image.shape, **parameters)
+    return GaborFit(**parameters, r_squared=1.0 - 2.0 * best.cost / total, fitted=fitted)
+
+
+def fit_gabors(filters, shape: tuple[int, int], n_peaks: int = 3, progress: bool = False) -> list[GaborFit]:
+    """``fit_gabor`` for each column of ``filters`` (pixels, units), reshaped to ``shape`` (row-major)."""
+    from tqdm.auto import tqdm
+
+    filters = check.finite_array("filters", filters, ndim=2)
+    if filters.shape[0] != shape[0] * shape[1]:
+        raise ValueError(f"filters must have {shape[0] * shape[1]} rows (pixels of a {shape} image), "
+                         f"got {filters.shape[0]}")
+    return [fit_gabor(column.reshape(shape), n_peaks)
+            for column in tqdm(filters.T, desc="Gabor fits", unit="unit", disable=not progress)]
+
+
+def orientation_coverage(orientations, n_bins: int = 8) -> np.ndarray:
+    """Counts of orientations (radians, modulo pi) in ``n_bins`` equal bins of [0, pi) centred
+    on 0, pi / n_bins, ...: how evenly a set of filters tiles orientation."""
+    n_bins = check.count("n_bins", n_bins, 2)
+    orientations = np.mod(np.asarray(orientations, dtype=float) + np.pi / (2 * n_bins), np.pi)
+    return np.histogram(orientations, bins=n_bins, range=(0.0, np.pi))[0]
