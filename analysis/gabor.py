@@ -83,9 +83,15 @@ def _starts(image: np.ndarray, n_peaks: int):
 
 
 def fit_gabor(image, n_peaks: int = 3) -> GaborFit:
-    """The least-squares Gabor fit of a 2-D ``image`` (a filter in pixel space), best of 4 x
-    ``n_peaks`` starts. Widths are kept within [0.5, 2 x the image side] pixels and the
-    frequency within [0, 0.5] cycles per pixel (Nyquist)."""
+    """The least-squares Gabor fit of a 2-D ``image`` (a filter in pixel space): 30 evaluations
+    from each of 4 x ``n_peaks`` starts, then the best run to convergence. Widths are kept
+    within [0.5, 2 x the image side] pixels and the frequency within [0, 0.5] cycles per
+    pixel (Nyquist).
+
+    A high R^2 alone is weak evidence of Gabor-like filters on low-passed patches: measured
+    on 12 x 12 patches whitened to 64 components, ICA filters have median R^2 0.88 and random
+    orthogonal mixtures of the same components 0.66 (0.97 and 0.81 at 8 x 8, 16 components).
+    Compare with such a control."""
     image = check.finite_array("image", image, ndim=2)
     if min(image.shape) < 3:
         raise ValueError(f"image must be at least 3 x 3 pixels, got {image.shape}")
@@ -101,12 +107,13 @@ def fit_gabor(image, n_peaks: int = 3) -> GaborFit:
     def residual(parameters):
         return (gabor(image.shape, *parameters) - image).ravel()
 
-    best = None
+    # A short run from every start, then the best one run to convergence.
+    screened = []
     for start in _starts(image, n_peaks):
         start = np.clip(start, np.array(lower) + 1e-9, np.array(upper) - 1e-9)
-        result = optimize.least_squares(residual, start, bounds=(lower, upper), x_scale="jac", max_nfev=400)
-        if best is None or result.cost < best.cost:
-            best = result
+        screened.append(optimize.least_squares(residual, start, bounds=(lower, upper), x_scale="jac", max_nfev=30))
+    best = min(screened, key=lambda result: result.cost)
+    best = optimize.least_squares(residual, best.x, bounds=(lower, upper), x_scale="jac", max_nfev=2000)
     parameters = dict(zip(_NAMES, (float(value) for value in best.x), strict=True))
     fitted = gabor(image.shape, **parameters)
     return GaborFit(**parameters, r_squared=1.0 - 2.0 * best.cost / total, fitted=fitted)
