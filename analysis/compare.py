@@ -18,6 +18,7 @@ __all__ = [
     "state_histogram",
     "mean_field_kl_floor",
     "moment_match",
+    "mixture_moments",
     "empirical_coverage",
     "gaussian_coverage",
     "correlation_from_cov",
@@ -117,6 +118,18 @@ def moment_match(samples) -> tuple[np.ndarray, np.ndarray]:
     centred = samples - mean[..., None, :]
     cov = np.einsum("...si,...sj->...ij", centred, centred) / (samples.shape[-2] - 1)
     return mean, cov
+
+
+def mixture_moments(means, covs) -> tuple[np.ndarray, np.ndarray]:
+    """Mean (K,) and covariance (K, K) of an equal-weight mixture of distributions with the
+    given means (n, K) and covariances (n, K, K): the aggregate posterior over n stimuli,
+    mean of the covariances plus the covariance of the means (law of total variance)."""
+    means = check.finite_array("means", means, ndim=2)
+    covs = check.finite_array("covs", covs, ndim=3)
+    if covs.shape != means.shape + (means.shape[1],):
+        raise ValueError(f"covs must have shape {means.shape + (means.shape[1],)}, got {covs.shape}")
+    centred = means - means.mean(0)
+    return means.mean(0), covs.mean(0) + centred.T @ centred / means.shape[0]
 
 
 def empirical_coverage(samples, z_true, level: float) -> float:

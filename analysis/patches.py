@@ -183,3 +183,27 @@ def fit_whitening(patches, n_components: int) -> Whitening:
     largest = np.argmax(np.abs(vectors), axis=0)
     vectors = vectors * np.sign(vectors[largest, np.arange(n_components)])
     return Whitening(vectors, variance[order], mean)
+
+
+def gratings(size: int, count: int, rng: np.random.Generator, frequency_range=(0.05, 0.25)) -> np.ndarray:
+    """Sinusoidal gratings (count, size * size), unit amplitude, DC removed: an artificial
+    stimulus ensemble for Berkes et al.'s (2011) comparison. Orientation and phase uniform,
+    spatial frequency uniform in ``frequency_range`` (cycles per pixel)."""
+    size, count = check.count("size", size, 2), check.count("count", count)
+    low, high = (float(f) for f in frequency_range)
+    if not 0 < low <= high <= 0.5:
+        raise ValueError(f"frequency_range must satisfy 0 < low <= high <= 0.5 cycles per pixel, got {frequency_range}")
+    rows, columns = np.mgrid[0:size, 0:size].astype(float)
+    theta = rng.uniform(0, np.pi, count)[:, None, None]
+    frequency = rng.uniform(low, high, count)[:, None, None]
+    phase = rng.uniform(0, 2 * np.pi, count)[:, None, None]
+    waves = np.cos(2 * np.pi * frequency * (columns * np.cos(theta) + rows * np.sin(theta)) + phase)
+    waves = waves.reshape(count, -1)
+    return waves - waves.mean(1, keepdims=True)
+
+
+def white_noise(size: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian white-noise patches (count, size * size), unit pixel variance, DC removed."""
+    size, count = check.count("size", size, 2), check.count("count", count)
+    noise = rng.standard_normal((count, size * size))
+    return noise - noise.mean(1, keepdims=True)

@@ -182,3 +182,81 @@ def posterior_reference(patches: xr.Dataset, model: str, n_latents: int, seed: i
     ds = new_dataset(data_vars, coords, config, "posterior-reference")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds
+
+
+def spontaneous_evoked_prediction(patches: xr.Dataset, n_latents: int, seed: int, n_stimuli: int = 200,
+                                  n_fit: int = 10_000) -> xr.Dataset:
+    """The exact GSM's prediction for Berkes et al.'s (2011) test on natural images.
+
+    A GSM (ICA filters on the ``n_latents`` leading whitened components, C and the noise by
+    EM) is fitted to the first ``n_fit`` patches. Spontaneous activity is its exact posterior
+    given a blank input (x = 0); the aggregate evoked distribution of an ensemble is the
+    equal-weight mixture of its exact posteriors (``analysis.compare.mixture_moments``) over
+    ``n_stimuli`` stimuli. Ensembles: held-out natural patches, and two artificial ones
+    processed the same way (DC removed, the file's whitening) and scaled to the natural
+    patches' mean squared whitened norm: sinusoidal gratings and white noise
+    (``analysis.patches``). The model predicts KL(aggregate evoked || spontaneous) is smallest
+    for natural patches; the file records all three, and each ensemble's KL to the prior.
+    All distributions are compared by their moment-matched Gaussians (KL in nats).
+    """
+    from analysis.compare import gaussian_kl, mixture_moments
+    from analysis.gsm_fit import fit_gsm, ica_filters
+    from analysis.patches import gratings, white_noise
+
+    count("seed", seed, 0)
+    count("n_stimuli", n_stimuli, 2)
+    count("n_fit", n_fit, 2)
+    size = int(round(np.sqrt(patches.sizes["pixel"])))
+    if count("n_latents", n_latents, 1) > patches.sizes["component"]:
+        raise ValueError(f"n_latents must be at most the file's {patches.sizes['component']} components, "
+                         f"got {n_latents}")
+    if n_fit + n_stimuli > patches.sizes["patch"]:
+        raise ValueError(f"n_fit + n_stimuli ({n_fit + n_stimuli}) exceeds the file's {patches.sizes['patch']} patches")
+    whitened = patches["whitened"].values[:, :n_latents].astype(float)
+    model = fit_gsm(whitened[:n_fit], ica_filters(whitened[:n_fit], seed)).model
+    natural = whitened[-n_stimuli:]
+    target_norm = float(np.mean((natural**2).sum(1)))
+    whitening = patches["whitening_matrix"].values[:n_latents]
+    rng = np.random.default_rng(seed)
+    ensembles = {"natural": natural}
+    artificial = {"gratings": gratings(size, n_stimuli, rng), "white-noise": white_noise(size, n_stimuli, rng)}
+    for name, stimuli in artificial.items():
+        projected = (stimuli - patches["mean_patch"].values) @ whitening.T
+        ensembles[name] = projected * np.sqrt(target_norm / np.mean((projected**2).sum(1)))
+    blank = model.posterior(np.zeros((1, n_latents)))
+    spontaneous_mean, spontaneous_cov = blank.mean[0], blank.cov[0]
+    names = list(ensembles)
+    kl_spontaneous, kl_prior = [], []
+    aggregate_means, aggregate_covs = [], []
+    for name in names:
+        posterior = model.posterior(ensembles[name])
+        mean, cov = mixture_moments(posterior.mean, posterior.cov)
+        aggregate_means.append(mean)
+        aggregate_covs.append(cov)
+        kl_spontaneous.append(float(gaussian_kl(mean, cov, spontaneous_mean, spontaneous_cov)))
+        kl_prior.append(float(gaussian_kl(mean, cov, np.zeros(n_latents), model.prior_cov)))
+    data_vars = {
+        "kl_evoked_spontaneous": variable("ensemble", kl_spontaneous, "nats",
+                                          "KL(aggregate evoked || spontaneous), moment-matched Gaussians"),
+        "kl_evoked_prior": variable("ensemble", kl_prior, "nats", "KL(aggregate evoked || prior)"),
+        "kl_spontaneous_prior": variable((), float(gaussian_kl(spontaneous_mean, spontaneous_cov, np.zeros(n_latents),
+                                                                model.prior_cov)), "nats",
+                                         "KL(spontaneous || prior): the blank-input posterior is not the prior"),
+        "aggregate_mean": variable(("ensemble", "latent"), np.array(aggregate_means), "1",
+                                   "mean of the aggregate evoked posterior"),
+        "aggregate_cov": variable(("ensemble", "latent", "latent_2"), np.array(aggregate_covs), "1",
+                                  "covariance of the aggregate evoked posterior"),
+        "spontaneous_mean": variable("latent", spontaneous_mean, "1", "exact posterior mean given x = 0"),
+        "spontaneous_cov": variable(("latent", "latent_2"), spontaneous_cov, "1",
+                                    "exact posterior covariance given x = 0"),
+        "prior_cov": variable(("latent", "latent_2"), model.prior_cov, "1", "fitted prior covariance C"),
+        "filters": variable(("component", "latent"), model.A, "1", "ICA filters, whitened space"),
+        "stimulus_norm": variable((), target_norm, "1", "mean squared whitened norm of every ensemble's stimuli"),
+    }
+    coords = {"ensemble": variable("ensemble", np.array(names), "1", "stimulus ensemble"),
+              "latent": variable("latent", np.arange(n_latents), "1", "latent"),
+              "latent_2": variable("latent_2", np.arange(n_latents), "1", "latent (second axis)")}
+    config = {"experiment": "spontaneous-evoked-prediction", "seed": seed, "n_latents": n_latents,
+              "n_stimuli": n_stimuli, "n_fit": n_fit, "noise_std": float(np.atleast_1d(model.noise_std)[0]),
+              "patches": patches.attrs.get("config", "")}
+    return new_dataset(data_vars, coords, config, "spontaneous-evoked-prediction")

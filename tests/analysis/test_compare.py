@@ -132,3 +132,20 @@ def test_signal_and_noise_correlations_are_opposite_under_an_identity_prior_and_
     weak = LinearGaussian(0.1 * np.eye(2), 1.0, prior)
     relation = signal_noise_relation(weak.prior_cov, weak.posterior_cov)
     assert relation["same_sign_fraction"] == 1.0 and relation["slope"] > 0
+
+
+def test_mixture_moments_of_point_masses_and_of_shifted_copies():
+    from analysis.compare import mixture_moments
+
+    rng = np.random.default_rng(7)
+    means = rng.normal(size=(5, 3))
+    # Point masses: the mixture's covariance is the population covariance of the points.
+    mean, cov = mixture_moments(means, np.zeros((5, 3, 3)))
+    np.testing.assert_allclose(mean, means.mean(0))
+    np.testing.assert_allclose(cov, np.cov(means, rowvar=False, bias=True))
+    # One covariance shared by every component adds to it.
+    shared = np.array([[2.0, 0.3, 0.0], [0.3, 1.0, 0.1], [0.0, 0.1, 0.5]])
+    np.testing.assert_allclose(mixture_moments(means, np.broadcast_to(shared, (5, 3, 3)))[1],
+                               shared + np.cov(means, rowvar=False, bias=True))
+    with pytest.raises(ValueError, match="covs must have shape"):
+        mixture_moments(means, np.zeros((5, 2, 2)))

@@ -134,3 +134,19 @@ def test_bad_patch_requests_are_refused():
         fit_whitening(np.random.default_rng(0).normal(size=(50, 16)), 16)
     with pytest.raises(ValueError, match="variance must be > 0"):
         Whitening(np.eye(3)[:, :2], np.array([1.0, 0.0]), np.zeros(3))
+
+
+def test_artificial_ensembles_have_no_dc_and_their_stated_amplitude():
+    from analysis.patches import gratings, white_noise
+
+    rng = np.random.default_rng(5)
+    waves = gratings(16, 200, rng, frequency_range=(0.1, 0.2))
+    assert waves.shape == (200, 256)
+    np.testing.assert_allclose(waves.mean(1), 0, atol=1e-12)
+    assert np.abs(waves).max() <= 2.0 + 1e-12  # a unit cosine, its mean removed
+    noise = white_noise(16, 400, rng)
+    np.testing.assert_allclose(noise.mean(1), 0, atol=1e-12)
+    # Pixel variance (1 - 1/256) after the mean is removed; SE of the pooled variance sqrt(2 / n).
+    assert abs(noise.var() - (1 - 1 / 256)) < 5 * np.sqrt(2 / noise.size)
+    with pytest.raises(ValueError, match="frequency_range"):
+        gratings(8, 2, rng, frequency_range=(0.1, 0.6))
