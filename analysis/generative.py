@@ -63,6 +63,20 @@ def _loading_matrix(A) -> np.ndarray:
     return A
 
 
+class _Loadings:
+    """Shapes of a model with loading weights ``A`` (D, K)."""
+
+    @property
+    def n_obs(self) -> int:
+        """D, the number of observed dimensions."""
+        return self.A.shape[0]
+
+    @property
+    def n_latent(self) -> int:
+        """K, the number of latents."""
+        return self.A.shape[1]
+
+
 # ----------------------------------------------------------------------------------------
 # Gaussian posterior container
 # ----------------------------------------------------------------------------------------
@@ -126,7 +140,7 @@ class GaussianPosterior:
 
 
 @dataclass(frozen=True, eq=False)
-class LinearGaussian:
+class LinearGaussian(_Loadings):
     """Linear-Gaussian latent variable model (factor analysis with a general prior).
 
     z ~ N(0, prior_cov), x = A z + noise_std * eps, eps ~ N(0, I).
@@ -157,14 +171,6 @@ class LinearGaussian:
         object.__setattr__(self, "A", A)
         object.__setattr__(self, "noise_std", noise_std)
         object.__setattr__(self, "prior_cov", prior_cov)
-
-    @property
-    def n_obs(self) -> int:
-        return self.A.shape[0]
-
-    @property
-    def n_latent(self) -> int:
-        return self.A.shape[1]
 
     @property
     def prior_precision(self) -> np.ndarray:
@@ -244,7 +250,7 @@ class GSMPosterior:
 
 
 @dataclass(frozen=True, eq=False)
-class GaussianScaleMixture:
+class GaussianScaleMixture(_Loadings):
     """Gaussian scale mixture: x = c A z + noise_std * eps, z ~ N(0, C), c ~ Gamma.
 
     The generative model of V1 responses in Orban, Berkes, Fiser & Lengyel (2016):
@@ -294,14 +300,6 @@ class GaussianScaleMixture:
         object.__setattr__(self, "_basis", chol @ eigvecs)
         # w(x) = V^T L^T A~^T (x / noise_std): the data in the eigenbasis.
         object.__setattr__(self, "_project", eigvecs.T @ chol.T @ whitened.T)
-
-    @property
-    def n_obs(self) -> int:
-        return self.A.shape[0]
-
-    @property
-    def n_latent(self) -> int:
-        return self.A.shape[1]
 
     def sample(self, n: int, rng: np.random.Generator, return_contrast: bool = False):
         """Draw n joint samples (z (n, K), x (n, D)); also c (n,) if ``return_contrast``."""
@@ -418,7 +416,7 @@ SPARSE_PRIORS = ("laplace", "student-t")
 
 
 @dataclass(frozen=True, eq=False)
-class SparseCoding:
+class SparseCoding(_Loadings):
     """Sparse coding: x = A z + noise_std * eps, z_k independent with a heavy-tailed prior.
 
     The model of Olshausen & Field (1996): with ``prior="laplace"`` p(z_k) = exp(-|z_k| / b) / 2b
@@ -452,14 +450,6 @@ class SparseCoding:
         object.__setattr__(self, "noise_std", float(check.positive("noise_std", self.noise_std)))
         object.__setattr__(self, "prior_scale", float(check.positive("prior_scale", self.prior_scale)))
         object.__setattr__(self, "dof", float(check.positive("dof", self.dof)))
-
-    @property
-    def n_obs(self) -> int:
-        return self.A.shape[0]
-
-    @property
-    def n_latent(self) -> int:
-        return self.A.shape[1]
 
     @property
     def prior_distribution(self):
