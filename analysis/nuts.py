@@ -9,8 +9,9 @@ Vehtari, Gelman, Simpson, Carpenter & Buerkner (2021) (``arviz_stats``), and the
 divergent transitions. Their conventional bars (R-hat < 1.01, bulk ESS > 400) are
 ``RHAT_BAR`` and ``ESS_BAR``.
 
-The same sampler runs on the Gaussian scale mixture (sampling z and the contrast c jointly),
-whose exact moments are known by quadrature: that is how the NUTS reference is validated.
+The same sampler runs on the Gaussian scale mixture (sampling the contrast c and y = c z
+jointly), whose exact moments are known by quadrature: that is how the NUTS reference is
+validated.
 A sampled mean and covariance from n_eff effective draws differ from the exact ones by
 sampling error alone, which makes the KL between their moment-matched Gaussians about
 (K + K (K + 1) / 2) / (2 n_eff) nats (the chi-square limit of a Gaussian fit's likelihood
@@ -157,10 +158,10 @@ def nuts_posterior(model: GaussianScaleMixture | SparseCoding, x, seed: int, n_c
                    rows_per_batch: int = 8, progress: bool = False) -> SampledPosterior:
     """NUTS draws from p(z | x) for each row of ``x`` (n, D), and their moments and diagnostics.
 
-    model : a ``SparseCoding`` or a ``GaussianScaleMixture`` (whose contrast is sampled too, on
-        NumPyro's log scale, and marginalised by keeping only z).
+    model : a ``SparseCoding`` or a ``GaussianScaleMixture`` (whose contrast is sampled too,
+        with y = c z in place of z, and marginalised by keeping only z = y / c).
     seed : the JAX PRNG seed; chain j of row i uses the key folded from (seed, i, j), so a
-        row's result does not depend on which other rows are in ``x``.
+        row's result does not depend on which other rows are in ``x`` (up to rounding).
     n_chains, n_draws, n_warmup : chains (>= 2, for R-hat), kept draws and warm-up
         (step-size and dense mass-matrix adaptation) iterations per chain.
     target_accept : the step-size adaptation's target acceptance probability, in (0, 1).

@@ -179,6 +179,8 @@ def posterior_reference(patches: xr.Dataset, model: str, n_latents: int, seed: i
               "noise_std": float(np.atleast_1d(generative.noise_std)[0])}
     if model == "sparse":
         config["prior_scale"] = generative.prior_scale
+    else:
+        config.update(contrast_shape=generative.contrast_shape, contrast_scale=generative.contrast_scale)
     ds = new_dataset(data_vars, coords, config, "posterior-reference")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds

@@ -107,7 +107,8 @@ def test_reference_nuts_on_a_gsm_fitted_to_patches_matches_its_quadrature_poster
     ds, patches = load(out), load(patch_file)
     np.testing.assert_array_equal(ds["observed"].values, patches["whitened"].values[-2:, :8])
     config = config_of(ds)
-    model = GaussianScaleMixture(ds["filters"].values, ds["prior_cov"].values, config["noise_std"], 2.0, 0.5)
+    model = GaussianScaleMixture(ds["filters"].values, ds["prior_cov"].values, config["noise_std"],
+                                 config["contrast_shape"], config["contrast_scale"])
     exact = model.posterior(ds["observed"].values)
     np.testing.assert_allclose(ds["exact_mean"].values, exact.mean, rtol=1e-8, atol=1e-10)
     assert np.all(ds["kl_moments"].values < 3 * ds["kl_floor"].values)
