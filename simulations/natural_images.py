@@ -93,6 +93,36 @@ def sparse_dictionary(whitened, n_latents: int, noise_std: float, seed: int):
     return SparseCoding(atoms, noise_std, "laplace", prior_scale)
 
 
+def _split(patches: xr.Dataset, n_components: int, components_name: str, n_fit: int, n_held_out: int,
+           held_out_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``n_fit`` and the last ``n_held_out`` patches, their ``n_components`` leading
+    whitened components, as float64; ValueError naming the option that asks for too much."""
+    available = patches.sizes["component"]
+    if n_components > available:
+        raise ValueError(f"{components_name} must be at most the file's {available} components, got {n_components}")
+    if n_fit + n_held_out > patches.sizes["patch"]:
+        raise ValueError(f"n_fit + {held_out_name} ({n_fit + n_held_out}) exceeds the file's "
+                         f"{patches.sizes['patch']} patches")
+    whitened = patches["whitened"].values[:, :n_components].astype(float)
+    return whitened[:n_fit], whitened[-n_held_out:]
+
+
+def _ica_gsm(train: np.ndarray, seed: int):
+    """A GSM with complete ICA filters, then C and the noise by EM (``analysis.gsm_fit``)."""
+    from analysis.gsm_fit import fit_gsm, ica_filters
+
+    return fit_gsm(train, ica_filters(train, seed)).model
+
+
+def _latent_coords(n_latents: int) -> dict:
+    return {"latent": variable("latent", np.arange(n_latents), "1", "latent"),
+            "latent_2": variable("latent_2", np.arange(n_latents), "1", "latent (second axis)")}
+
+
+def _noise_std(model) -> float:
+    return float(np.atleast_1d(model.noise_std)[0])
+
+
 def posterior_reference(patches: xr.Dataset, model: str, n_latents: int, seed: int, n_observations: int = 16,
                         n_components: int | None = None, n_chains: int = 4, n_draws: int = 1000,
                         n_warmup: int = 1000, n_fit: int = 10_000, noise_std: float = 0.3,
@@ -110,7 +140,6 @@ def posterior_reference(patches: xr.Dataset, model: str, n_latents: int, seed: i
     The file stores, per observation, the NUTS moments and their convergence diagnostics
     (R-hat, bulk/tail ESS, divergences; ``analysis.nuts``), and the filters in pixel space.
     """
-    from analysis.gsm_fit import fit_gsm, ica_filters
     from analysis.nuts import ESS_BAR, RHAT_BAR, moment_kl_floor, nuts_posterior
 
     started = time.perf_counter()
@@ -120,20 +149,15 @@ def posterior_reference(patches: xr.Dataset, model: str, n_latents: int, seed: i
     count("n_latents", n_latents, 1)
     count("n_observations", n_observations, 1)
     count("n_fit", n_fit, 2)
-    available = patches.sizes["component"]
-    n_components = available if n_components is None else count("n_components", n_components, 1)
-    if n_components > available:
-        raise ValueError(f"n_components must be at most the file's {available} components, got {n_components}")
-    if n_fit + n_observations > patches.sizes["patch"]:
-        raise ValueError(f"n_fit + n_observations ({n_fit + n_observations}) exceeds the file's "
-                         f"{patches.sizes['patch']} patches")
-    whitened = patches["whitened"].values[:, :n_components].astype(float)
-    train, observed = whitened[:n_fit], whitened[-n_observations:]
+    if n_components is None:
+        n_components = patches.sizes["component"]
+    train, observed = _split(patches, count("n_components", n_components, 1), "n_components", n_fit,
+                             n_observations, "n_observations")
     if model == "gsm":
         if n_latents != n_components:
             raise ValueError(f"the GSM's ICA filters are complete: n_latents ({n_latents}) must equal the "
                              f"components used ({n_components})")
-        generative = fit_gsm(train, ica_filters(train, seed)).model
+        generative = _ica_gsm(train, seed)
     else:
         generative = sparse_dictionary(train, n_latents, noise_std, seed)
     sampled = nuts_posterior(generative, observed, seed, n_chains=n_chains, n_draws=n_draws, n_warmup=n_warmup,
@@ -171,12 +195,11 @@ def posterior_reference(patches: xr.Dataset, model: str, n_latents: int, seed: i
             "prior_cov": variable(("latent", "latent_2"), generative.prior_cov, "1", "fitted prior covariance C"),
         })
     coords = {"observation": variable("observation", np.arange(n_observations), "1", "held-out patch"),
-              "latent": variable("latent", np.arange(n_latents), "1", "latent"),
-              "latent_2": variable("latent_2", np.arange(n_latents), "1", "latent (second axis)")}
+              **_latent_coords(n_latents)}
     config = {"experiment": "posterior-reference", "seed": seed, "model": model, "n_latents": n_latents,
               "n_components": n_components, "n_observations": n_observations, "n_chains": n_chains,
               "n_draws": n_draws, "n_warmup": n_warmup, "n_fit": n_fit, "patches": patches.attrs.get("config", ""),
-              "noise_std": float(np.atleast_1d(generative.noise_std)[0])}
+              "noise_std": _noise_std(generative)}
     if model == "sparse":
         config["prior_scale"] = generative.prior_scale
     else:
@@ -202,21 +225,14 @@ def spontaneous_evoked_prediction(patches: xr.Dataset, n_latents: int, seed: int
     All distributions are compared by their moment-matched Gaussians (KL in nats).
     """
     from analysis.compare import gaussian_kl, mixture_moments
-    from analysis.gsm_fit import fit_gsm, ica_filters
     from analysis.patches import gratings, white_noise
 
     count("seed", seed, 0)
     count("n_stimuli", n_stimuli, 2)
     count("n_fit", n_fit, 2)
     size = int(round(np.sqrt(patches.sizes["pixel"])))
-    if count("n_latents", n_latents, 1) > patches.sizes["component"]:
-        raise ValueError(f"n_latents must be at most the file's {patches.sizes['component']} components, "
-                         f"got {n_latents}")
-    if n_fit + n_stimuli > patches.sizes["patch"]:
-        raise ValueError(f"n_fit + n_stimuli ({n_fit + n_stimuli}) exceeds the file's {patches.sizes['patch']} patches")
-    whitened = patches["whitened"].values[:, :n_latents].astype(float)
-    model = fit_gsm(whitened[:n_fit], ica_filters(whitened[:n_fit], seed)).model
-    natural = whitened[-n_stimuli:]
+    train, natural = _split(patches, count("n_latents", n_latents, 1), "n_latents", n_fit, n_stimuli, "n_stimuli")
+    model = _ica_gsm(train, seed)
     target_norm = float(np.mean((natural**2).sum(1)))
     whitening = patches["whitening_matrix"].values[:n_latents]
     rng = np.random.default_rng(seed)
@@ -255,10 +271,8 @@ def spontaneous_evoked_prediction(patches: xr.Dataset, n_latents: int, seed: int
         "filters": variable(("component", "latent"), model.A, "1", "ICA filters, whitened space"),
         "stimulus_norm": variable((), target_norm, "1", "mean squared whitened norm of every ensemble's stimuli"),
     }
-    coords = {"ensemble": variable("ensemble", np.array(names), "1", "stimulus ensemble"),
-              "latent": variable("latent", np.arange(n_latents), "1", "latent"),
-              "latent_2": variable("latent_2", np.arange(n_latents), "1", "latent (second axis)")}
+    coords = {"ensemble": variable("ensemble", np.array(names), "1", "stimulus ensemble"), **_latent_coords(n_latents)}
     config = {"experiment": "spontaneous-evoked-prediction", "seed": seed, "n_latents": n_latents,
-              "n_stimuli": n_stimuli, "n_fit": n_fit, "noise_std": float(np.atleast_1d(model.noise_std)[0]),
+              "n_stimuli": n_stimuli, "n_fit": n_fit, "noise_std": _noise_std(model),
               "patches": patches.attrs.get("config", "")}
     return new_dataset(data_vars, coords, config, "spontaneous-evoked-prediction")
