@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis import _validation as check
+from analysis.compare import moment_match
 from analysis.generative import GaussianScaleMixture, SparseCoding
 
 __all__ = ["SampledPosterior", "nuts_posterior", "moment_kl_floor", "RHAT_BAR", "ESS_BAR"]
@@ -206,10 +207,7 @@ def nuts_posterior(model: GaussianScaleMixture | SparseCoding, x, seed: int, n_c
                 (rows_per_batch, n_chains, n_draws, n_latent))[kept]
             divergences[first:first + rows_per_batch] = np.asarray(batch_divergences).reshape(
                 rows_per_batch, n_chains).sum(1)[kept]
-    flat = draws.reshape(n_rows, n_chains * n_draws, n_latent)
-    mean = flat.mean(1)
-    centred = flat - mean[:, None, :]
-    cov = np.einsum("nsi,nsj->nij", centred, centred) / (n_chains * n_draws - 1)
+    mean, cov = moment_match(draws.reshape(n_rows, n_chains * n_draws, n_latent))
     rhat = np.asarray(array_stats.rhat(draws, chain_axis=1, draw_axis=2))
     ess_bulk = np.asarray(array_stats.ess(draws, chain_axis=1, draw_axis=2, method="bulk"))
     ess_tail = np.asarray(array_stats.ess(draws, chain_axis=1, draw_axis=2, method="tail", prob=(0.05, 0.95)))
