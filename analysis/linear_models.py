@@ -5,7 +5,7 @@
   opposite signs).
 - ``ml_marginal_cov``: the maximum-likelihood marginal covariance of a zero-mean
   linear-Gaussian model with K latents, isotropic noise (probabilistic PCA, closed form;
-  Tipping & Bishop 1999) or diagonal noise (factor analysis, scikit-learn's EM).
+  Tipping & Bishop 1999) or diagonal noise (factor analysis).
 - ``heldout_loglik``: the average log-likelihood of held-out data under N(0, C), in nats per
   input dimension.
 - ``signal_noise_relation``: the off-diagonal signal and noise correlations of a
@@ -27,7 +27,7 @@ import numpy as np
 from analysis import _validation as check
 from analysis.compare import correlation_from_cov
 
-__all__ = ["correlated_prior_cov", "ml_marginal_cov", "heldout_loglik", "gaussian_loglik",
+__all__ = ["correlated_prior_cov", "ml_marginal_cov", "factor_analysis_cov", "heldout_loglik", "gaussian_loglik",
            "signal_noise_relation", "PRIORS"]
 
 PRIORS = ("identity", "correlated")
@@ -71,14 +71,13 @@ def heldout_loglik(x, cov) -> float:
     return float(np.mean(gaussian_loglik(x, cov)) / x.shape[1])
 
 
-def ml_marginal_cov(data, n_latent: int, noise: str = "isotropic", seed: int = 0) -> np.ndarray:
+def ml_marginal_cov(data, n_latent: int, noise: str = "isotropic") -> np.ndarray:
     """Maximum-likelihood marginal covariance A A^T + Psi of a zero-mean K-latent model, (D, D).
 
     noise ``"isotropic"`` (Psi = s^2 I): probabilistic PCA in closed form (Tipping & Bishop
     1999): with the eigenvalues l_1 >= ... >= l_D of S = X^T X / N (uncentred: the model has
     zero mean), s^2 = mean(l_{K+1..D}) and A A^T = U_K (L_K - s^2 I) U_K^T.
-    noise ``"diagonal"`` (Psi diagonal): factor analysis fitted by scikit-learn's EM (which
-    also fits a mean; for zero-mean data the difference is of order D / N).
+    noise ``"diagonal"`` (Psi diagonal): factor analysis (``factor_analysis_cov``).
     With K >= D any covariance is reachable and the ML covariance is S itself.
     """
     data = check.finite_array("data", data, ndim=2)
@@ -94,11 +93,45 @@ def ml_marginal_cov(data, n_latent: int, noise: str = "isotropic", seed: int = 0
         top = eigenvectors[:, :n_latent]
         return top @ np.diag(eigenvalues[:n_latent] - noise_var) @ top.T + noise_var * np.eye(n_obs)
     if noise == "diagonal":
-        from sklearn.decomposition import FactorAnalysis
-
-        return FactorAnalysis(n_components=n_latent, random_state=seed, tol=1e-6, max_iter=5000).fit(
-            data).get_covariance()
+        return factor_analysis_cov(second_moment, n_latent)
     raise ValueError(f"noise must be 'isotropic' or 'diagonal', got {noise!r}")
+
+
+def factor_analysis_cov(second_moment, n_latent: int, tol: float = 1e-12, max_iter: int = 100_000) -> np.ndarray:
+    """Maximum-likelihood covariance W W^T + Psi (Psi diagonal) of a zero-mean factor-analysis
+    model with K factors, from the data's second moment S (D, D) alone.
+
+    The likelihood depends on the data only through S, so each iteration costs one D x D
+    eigendecomposition instead of a pass over the data. The iteration is the one scikit-learn's
+    FactorAnalysis uses (Barber 2012, Bayesian Reasoning and Machine Learning, ch. 21): with
+    Psi fixed, the ML loadings are W = Psi^1/2 U_K max(L_K - 1, 0)^1/2 from the eigenpairs
+    (L, U) of Psi^-1/2 S Psi^-1/2; then Psi = diag(S - W W^T). It stops when the average
+    log-likelihood changes by less than ``tol`` nats per sample.
+    """
+    second_moment = check.finite_array("second_moment", second_moment, ndim=2)
+    n_latent = check.count("n_latent", n_latent)
+    n_obs = second_moment.shape[0]
+    if second_moment.shape != (n_obs, n_obs):
+        raise ValueError(f"second_moment must be square, got shape {second_moment.shape}")
+    variances = np.diag(second_moment).copy()
+    if np.any(variances <= 0):
+        raise ValueError("second_moment must have a positive diagonal")
+    floor = 1e-12 * variances  # keeps Psi positive when a variable is explained exactly (a Heywood case)
+    psi, previous = variances.copy(), -np.inf
+    for _ in range(max_iter):
+        scale = 1.0 / np.sqrt(psi)
+        eigenvalues, eigenvectors = np.linalg.eigh(scale[:, None] * second_moment * scale[None, :])
+        top, vectors = eigenvalues[-n_latent:], eigenvectors[:, -n_latent:]
+        loadings = np.sqrt(psi)[:, None] * vectors * np.sqrt(np.maximum(top - 1.0, 0.0))
+        # Average log-likelihood at (W, Psi) from the scaled eigenvalues: log det C = sum log Psi +
+        # sum log max(L_K, 1), tr(C^-1 S) = sum L - sum max(L_K - 1, 0).
+        loglik = -0.5 * (n_obs * np.log(2 * np.pi) + np.sum(np.log(psi)) + np.sum(np.log(np.maximum(top, 1.0)))
+                         + np.sum(eigenvalues) - np.sum(np.maximum(top - 1.0, 0.0)))
+        psi = np.maximum(variances - np.sum(loadings**2, axis=1), floor)
+        if loglik - previous < tol:
+            break
+        previous = loglik
+    return loadings @ loadings.T + np.diag(psi)
 
 
 def signal_noise_relation(prior_cov, posterior_cov) -> dict[str, np.ndarray | float]:

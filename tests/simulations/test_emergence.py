@@ -17,7 +17,6 @@ import numpy as np
 import pytest
 
 from analysis.generative import LinearGaussian
-from analysis.linear_models import ml_marginal_cov
 from simulations.experiments import ARCHITECTURES, run_linear_gaussian
 from simulations.results import config_of
 
@@ -118,17 +117,6 @@ def test_learned_linear_vae_is_maximum_likelihood_ppca(seed):
                              np.linalg.inv(ds.activity_cost.values))
     np.testing.assert_allclose(implied.posterior(ds.x.values).mean, ds.implied_posterior_mean.values, rtol=1e-6,
                                atol=1e-9)
-
-
-def test_ml_ppca_matches_its_eigen_solution_and_the_full_covariance_when_overcomplete():
-    rng = np.random.default_rng(0)
-    data = rng.normal(size=(4000, 5)) @ rng.normal(size=(5, 5))
-    second = data.T @ data / len(data)
-    cov = ml_marginal_cov(data, 2)
-    eigenvalues = np.sort(np.linalg.eigvalsh(second))[::-1]
-    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(cov))[::-1],
-                               np.r_[eigenvalues[:2], np.full(3, eigenvalues[2:].mean())], rtol=1e-10)
-    np.testing.assert_allclose(ml_marginal_cov(data, 5), second)
 
 
 @pytest.mark.parametrize("kwargs, match", [
