@@ -199,8 +199,8 @@ def test_a_sweep_over_architectures_loads_as_one_dataset(client, tmp_path):
     """Parameters have named dims with index coordinates, so points whose parameters differ in
     shape (a multi-layer circuit has hidden neurons, the others none) merge, padded with NaN."""
     config = validate_config({"experiment": "linear-gaussian", "out": str(tmp_path / "arch"), "fixed": dict(TINY),
-                              "grid": {"architecture": ["single-layer", "multi-layer", "recurrent"], "seed": [1, 2]}})
-    assert run_sweep(config, client=client, progress=False)["done"] == 6
+                              "grid": {"architecture": ["single-layer", "multi-layer", "recurrent"], "seed": [1]}})
+    assert run_sweep(config, client=client, progress=False)["done"] == 3
     combined = load_sweep(config.out)
     assert combined["kl_moment_matched"].dims == ("architecture", "seed")
     assert combined["kl_moment_matched"].notnull().all()
