@@ -12,7 +12,12 @@ decoding_error(x, r) = -log sum_j w_j exp(-1/2 sum_d P_d (x_d - c_j (A r)_d)^2)
     by quadrature). When P is learned the decoding error is the full Gaussian negative
     log-likelihood, adding -1/2 sum_d log P_d + D/2 log 2 pi; without the log-determinant
     the optimum would be P -> 0.
-Q is the metabolic cost on activity. With Q the prior precision, P the observation
+Q is the metabolic cost on activity. ``activity_form="absolute"`` charges each neuron
+Q_kk |r_k| instead (Q diagonal): the negative log of a Laplace prior with scale 1 / Q_kk up to
+a constant, the sparse-coding model of Olshausen & Field (1996). A learned decoder's
+columns can then be held at a fixed norm (``decoder_norm``): otherwise the absolute cost
+falls without bound as A grows and r shrinks (the same constraint as in sparse coding).
+With Q the prior precision, P the observation
 precision and the log cost at strength 1, L is the negative ELBO of the generative model
 up to a constant, so the optimal response distribution is the posterior (Aitchison,
 Hennequin & Lengyel 2018); noise is reparameterised (r = mean + noise) so gradients flow.
@@ -60,10 +65,12 @@ from tqdm.auto import tqdm
 from circuits._validation import count, positive
 from circuits.recurrent import RecurrentCircuit
 
-__all__ = ["Objective", "TrainingConfig", "TrainingDiverged", "train", "loss_terms", "CHARGES", "PRECISION_SHAPES"]
+__all__ = ["Objective", "TrainingConfig", "TrainingDiverged", "train", "loss_terms", "CHARGES", "PRECISION_SHAPES",
+           "ACTIVITY_FORMS"]
 
 CHARGES = ("responses", "neurons", "local")
 PRECISION_SHAPES = ("isotropic", "diagonal")
+ACTIVITY_FORMS = ("quadratic", "absolute")
 
 
 class TrainingDiverged(RuntimeError):
@@ -103,6 +110,12 @@ class Objective:
     hidden_activity_cost : q_h >= 0, the activity cost each hidden neuron pays on its own
         rate under the ``"local"`` charge (default: the mean of diag(Q), the output
         neurons' coefficient); only with ``charge="local"``.
+    activity_form : ``"quadratic"`` (1/2 r^T Q r, a Gaussian prior) or ``"absolute"``
+        (sum_k Q_kk |r_k|, a Laplace prior; Q must be diagonal). Hidden neurons pay the
+        quadratic cost in either case.
+    decoder_norm : with ``learn_decoder``, the Euclidean norm every decoder column is held
+        at (the decoder in use is the parameter with its columns rescaled); None leaves the
+        norm free.
     """
 
     decoder: np.ndarray
@@ -116,6 +129,8 @@ class Objective:
     learn_precision: bool = False
     precision_shape: str = "isotropic"
     hidden_activity_cost: float | None = None
+    activity_form: str = "quadratic"
+    decoder_norm: float | None = None
 
     def __post_init__(self):
         decoder = np.asarray(self.decoder, dtype=float)
@@ -150,6 +165,16 @@ class Objective:
                 raise ValueError(f"hidden_activity_cost must be finite and >= 0, got {self.hidden_activity_cost!r}")
         elif self.charge == "local":
             hidden_cost = float(np.mean(np.diag(activity)))
+        if self.activity_form not in ACTIVITY_FORMS:
+            raise ValueError(f"activity_form must be one of {ACTIVITY_FORMS}, got {self.activity_form!r}")
+        if self.activity_form == "absolute" and np.any(activity != np.diag(np.diag(activity))):
+            raise ValueError("activity_form 'absolute' charges each neuron on its own rate: activity_cost must be "
+                             "diagonal")
+        if self.decoder_norm is not None:
+            if not self.learn_decoder:
+                raise ValueError("decoder_norm applies to a learned decoder only (learn_decoder=True)")
+            positive("decoder_norm", self.decoder_norm)
+            object.__setattr__(self, "decoder_norm", float(self.decoder_norm))
         for name, value in (("decoder", decoder), ("decoding_precision", precision),
                             ("activity_cost", activity), ("contrast_nodes", nodes), ("contrast_weights", weights),
                             ("hidden_activity_cost", hidden_cost)):
@@ -178,8 +203,22 @@ class Objective:
         return params
 
     def decoder_of(self, params):
-        """The decoder A in use, (D, K): learned (``params["decoder"]``) or fixed."""
-        return params["decoder"] if self.learn_decoder else jnp.asarray(self.decoder)
+        """The decoder A in use, (D, K): learned (``params["decoder"]``, its columns rescaled to
+        ``decoder_norm`` when that is set) or fixed."""
+        if not self.learn_decoder:
+            return jnp.asarray(self.decoder)
+        decoder = params["decoder"]
+        if self.decoder_norm is None:
+            return decoder
+        return self.decoder_norm * decoder / jnp.linalg.norm(decoder, axis=0, keepdims=True)
+
+    def activity(self, responses):
+        """The representation neurons' metabolic cost, averaged over all leading axes of
+        ``responses`` (..., K): 1/2 r^T Q r (Q as charged), or sum_k Q_kk |r_k|."""
+        cost = jnp.asarray(self.charged_activity_cost)
+        if self.activity_form == "absolute":
+            return jnp.mean(jnp.abs(responses) @ jnp.diag(cost))
+        return 0.5 * jnp.mean(jnp.einsum("...i,ij,...j->...", responses, cost, responses))
 
     def precision_of(self, params):
         """The decoding precision P in use, (D,): learned or fixed."""
@@ -198,7 +237,7 @@ class Objective:
 #: rest is static; ``hidden_activity_cost`` too, because the closed-form optimum branches on it.
 _OBJECTIVE_ARRAYS = ("decoder", "decoding_precision", "activity_cost", "contrast_nodes", "contrast_weights")
 _OBJECTIVE_STATIC = ("reliability", "learn_decoder", "charge", "learn_precision", "precision_shape",
-                     "hidden_activity_cost")
+                     "hidden_activity_cost", "activity_form", "decoder_norm")
 
 
 def _flatten_objective(objective: Objective):
@@ -305,8 +344,7 @@ def loss_terms(circuit, params, objective: Objective, x, key, config: TrainingCo
     decoding = jnp.mean(-jax.scipy.special.logsumexp(log_weights - squared, axis=-1))
     if objective.learn_precision:
         decoding = decoding + gaussian_normaliser(precision)
-    activity = 0.5 * jnp.mean(jnp.einsum("nsi,ij,nsj->ns", responses,
-                                         jnp.asarray(objective.charged_activity_cost), responses))
+    activity = objective.activity(responses)
     if objective.charge == "local" and "hidden" in sampled:
         activity = activity + 0.5 * objective.hidden_activity_cost * jnp.mean(jnp.sum(sampled["hidden"] ** 2, -1))
     reliability = _reliability(circuit, params, x, responses, objective)

@@ -66,6 +66,9 @@ def check_linear(circuit, objective: Objective) -> None:
         raise ValueError(f"no closed-form objective for {type(circuit).__name__}")
     if objective.contrast_nodes.size != 1 or objective.contrast_nodes[0] != 1.0:
         raise ValueError("the closed-form objective needs a single decoding node (no contrast mixture)")
+    if objective.activity_form != "quadratic" or objective.decoder_norm is not None:
+        raise ValueError("the closed-form objective needs the quadratic activity cost and a decoder of free norm, "
+                         f"got activity_form {objective.activity_form!r}, decoder_norm {objective.decoder_norm}")
 
 
 def _affine_second_moment(F, c, mean, second_moment):

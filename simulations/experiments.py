@@ -181,6 +181,9 @@ def _median_kl(samples, mean, cov) -> float:
 def implied_model(objective: Objective, params) -> LinearGaussian:
     """The generative model a trained objective implies: z ~ N(0, Q^-1), x | z ~ N(A z, P^-1),
     with A and P learned or fixed and Q the activity cost as charged."""
+    if objective.activity_form != "quadratic":
+        raise ValueError(f"the implied model is Gaussian for the quadratic activity cost only, got "
+                         f"{objective.activity_form!r}")
     return LinearGaussian(np.asarray(objective.decoder_of(params), dtype=float),
                           1.0 / np.sqrt(np.asarray(objective.precision_of(params), dtype=float)),
                           np.linalg.inv(objective.charged_activity_cost))

@@ -143,6 +143,10 @@ def test_unstable_initial_dynamics_are_refused():
     (dict(decoding_precision=-1.0), "decoding_precision"),
     (dict(activity_cost=-np.eye(2)), "activity_cost"),
     (dict(charge="synapses"), "charge"),
+    (dict(activity_form="l1"), "activity_form"),
+    (dict(activity_form="absolute", activity_cost=np.array([[1.0, 0.5], [0.5, 1.0]])), "diagonal"),
+    (dict(decoder_norm=1.0), "learned decoder only"),
+    (dict(learn_decoder=True, decoder_norm=0.0), "decoder_norm"),
 ])
 def test_bad_objectives_are_refused(kwargs, match):
     base = dict(decoder=np.ones((3, 2)), decoding_precision=1.0, activity_cost=np.eye(2), reliability=LogCost())
@@ -196,3 +200,37 @@ def test_training_compiles_once_for_every_task_of_the_same_shapes():
         train(circuit, objective, model.sample(100, np.random.default_rng(seed))[1], jax.random.PRNGKey(seed),
               config, progress=False)
     assert learning._run_chunk._cache_size() == before + 1
+
+
+def test_absolute_activity_cost_is_the_expected_absolute_rate_of_the_gaussian_responses():
+    """activity_form 'absolute': the trained-on term is sum_k Q_kk E|r_k|. For a single-layer
+    circuit r_k ~ N(m, s^2) given x, E|r_k| = s sqrt(2 / pi) exp(-m^2 / 2 s^2) + m (1 - 2 Phi(-m / s))
+    (the folded normal's mean). The sampled term is within 5 SE of it (SE from the samples'
+    spread; false alarm 6e-7)."""
+    from scipy.stats import norm
+
+    from circuits.learning import loss_terms
+
+    circuit = FeedforwardCircuit(3, 2)
+    params = circuit.init(jax.random.PRNGKey(0), noise_std=0.7)
+    params["input_bias"] = jnp.array([0.4, -1.1])
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 3)))
+    weights = np.array([0.5, 2.0])
+    objective = Objective(decoder=np.ones((3, 2)), decoding_precision=1.0, activity_cost=np.diag(weights),
+                          reliability=LogCost(), activity_form="absolute")
+    config = TrainingConfig(noise_samples=20_000)
+    term = float(loss_terms(circuit, params, objective, x, jax.random.PRNGKey(1), config)["activity_cost"])
+    mean, sd = np.asarray(circuit.mean(params, x)), np.asarray(circuit.output_noise_std(params, x))
+    folded = sd * np.sqrt(2 / np.pi) * np.exp(-mean**2 / (2 * sd**2)) + mean * (1 - 2 * norm.cdf(-mean / sd))
+    exact = float(np.mean(folded @ weights))
+    samples = np.asarray(circuit.sample(params, x, jax.random.PRNGKey(2), 20_000)["responses"])
+    standard_error = np.std(np.abs(samples) @ weights) / np.sqrt(samples.shape[0] * samples.shape[1])
+    assert abs(term - exact) < 5 * standard_error, (term, exact, standard_error)
+
+
+def test_a_decoder_norm_holds_every_learned_column_at_that_norm():
+    objective = Objective(decoder=np.ones((3, 2)), decoding_precision=1.0, activity_cost=np.eye(2),
+                          reliability=LogCost(), learn_decoder=True, decoder_norm=2.0)
+    free = np.array([[3.0, 0.0], [4.0, 1.0], [0.0, 0.0]])
+    np.testing.assert_allclose(np.asarray(objective.decoder_of({"decoder": jnp.asarray(free)})),
+                               [[1.2, 0.0], [1.6, 2.0], [0.0, 0.0]], rtol=1e-6)  # float32 here

@@ -183,8 +183,16 @@ def test_learned_isotropic_model_reaches_probabilistic_pca(model):
     (FeedforwardCircuit(6, 3, noise_gating=True), {}, "noise gating"),
     (RecurrentCircuit(6, 3, variant="supralinear", n_inhibitory=2), {}, "linear recurrent"),
     (FeedforwardCircuit(6, 3), dict(contrast_nodes=[0.5, 2.0], contrast_weights=[0.5, 0.5]), "single decoding node"),
+    (FeedforwardCircuit(6, 3), dict(learn_decoder=True, decoder_norm=1.0), "decoder of free norm"),
 ])
 def test_unsupported_circuits_are_refused(model, circuit, objective_kwargs, match):
     objective = Objective.for_linear_gaussian(model.A, model.noise_std, model.prior_cov, LogCost(), **objective_kwargs)
     with pytest.raises(ValueError, match=match):
         optimal_circuit(circuit, objective, np.zeros(6), model.marginal_cov, jax.random.PRNGKey(0))
+
+
+def test_the_absolute_activity_cost_has_no_closed_form(model):
+    objective = Objective(decoder=model.A, decoding_precision=1.0, activity_cost=np.eye(3), reliability=LogCost(),
+                          activity_form="absolute")
+    with pytest.raises(ValueError, match="quadratic activity cost"):
+        optimal_circuit(FeedforwardCircuit(6, 3), objective, np.zeros(6), model.marginal_cov, jax.random.PRNGKey(0))
