@@ -27,7 +27,9 @@ from simulations.registry import COUNT, FROM_EXPERIMENTS, SEED, ArgumentParser, 
 
 __all__ = ["main", "build_parser", "experiment_call"]
 
-_METRIC_ORDER = ("kl_moment_matched", "mean_field_floor", "kl_true_posterior", "kl_floor_ratio", "kl_implied_posterior",
+_METRIC_ORDER = ("median_gabor_r_squared", "ica_median_gabor_r_squared", "control_median_gabor_r_squared",
+                 "active_units", "reference_rhat_max", "reference_ess_bulk_min", "reference_divergences",
+                 "kl_moment_matched", "mean_field_floor", "kl_true_posterior", "kl_floor_ratio", "kl_implied_posterior",
                  "implied_mean_field_floor", "objective_gap", "trained_objective", "optimal_objective",
                  "optimum_kl_floor_ratio", "optimum_kl_implied", "heldout_loglik_implied", "heldout_loglik_true",
                  "heldout_loglik_ml", "implied_marginal_kl_to_ml", "mean_error_sd", "variance_ratio",

@@ -65,12 +65,24 @@ def make_patches(seed: int, images=None, size: int = 16, n_patches: int = 50_000
     return ds
 
 
+def laplace_scale(whitened, n_latents: int, noise_std: float) -> float:
+    """The Laplace prior scale b at which a sparse-coding model with K unit-norm atoms and noise
+    sd sigma has the data's total variance: 2 b^2 K + D sigma^2 = sum of the data's variances
+    (a modelling choice: with sigma it sets how sparse the codes are)."""
+    whitened = np.asarray(whitened, dtype=float)
+    n_obs = whitened.shape[1]
+    total_variance = float(whitened.var(0).sum())
+    signal_variance = total_variance - n_obs * noise_std**2
+    if signal_variance <= 0:
+        raise ValueError(f"noise_std {noise_std} explains all the data's variance ({total_variance:.3g} "
+                         f"over {n_obs} components); choose a smaller one")
+    return float(np.sqrt(signal_variance / (2.0 * n_latents)))
+
+
 def sparse_dictionary(whitened, n_latents: int, noise_std: float, seed: int):
     """A sparse-coding model of whitened patches (``analysis.generative.SparseCoding``, Laplace prior).
 
-    The prior scale b is set so that the model's total variance, 2 b^2 sum |a_k|^2 + D sigma^2,
-    equals the data's, with unit-norm atoms a_k and the given noise sd sigma (a modelling
-    choice: it sets how sparse the codes are). The K atoms are learned by scikit-learn's
+    The prior scale b is ``laplace_scale``'s. The K atoms are learned by scikit-learn's
     mini-batch dictionary learning, whose objective |x - A u|^2 / 2 + alpha |u|_1 is the MAP
     learning rule of this same model (Olshausen & Field 1996) when alpha = sigma^2 / b.
     """
@@ -79,13 +91,7 @@ def sparse_dictionary(whitened, n_latents: int, noise_std: float, seed: int):
     from analysis.generative import SparseCoding
 
     whitened = np.asarray(whitened, dtype=float)
-    n_obs = whitened.shape[1]
-    total_variance = float(whitened.var(0).sum())
-    signal_variance = total_variance - n_obs * noise_std**2
-    if signal_variance <= 0:
-        raise ValueError(f"noise_std {noise_std} explains all the data's variance ({total_variance:.3g} "
-                         f"over {n_obs} components); choose a smaller one")
-    prior_scale = np.sqrt(signal_variance / (2.0 * n_latents))
+    prior_scale = laplace_scale(whitened, n_latents, noise_std)
     learner = MiniBatchDictionaryLearning(n_components=n_latents, alpha=noise_std**2 / prior_scale,
                                           batch_size=256, max_iter=20, random_state=seed)
     atoms = learner.fit(whitened).components_.T

@@ -25,17 +25,21 @@ __all__ = ["ArgumentParser", "add_run_parsers", "build_run_parser", "experiment_
 #: Experiments whose --from file must come from one of these experiments.
 FROM_EXPERIMENTS = {"spiking-circuit": ("linear-gaussian",), "agop": ("linear-gaussian", "gsm")}
 
+#: Experiments whose --patches file must come from ``sampling-circuits patches``.
+PATCH_EXPERIMENTS = ("natural-images",)
+
 
 def experiments() -> dict:
     """Experiment name -> the function that runs it (imported on first use: they pull in JAX and Brian2)."""
     from simulations.experiments import run_gsm, run_linear_gaussian
     from simulations.learning_experiments import run_agop, run_implicit_em
+    from simulations.natural_image_circuits import run_natural_images
     from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
     from simulations.ssn_experiments import run_ssn
 
     return {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann,
             "spiking-circuit": run_spiking_circuit, "implicit-em": run_implicit_em, "agop": run_agop,
-            "ssn": run_ssn}
+            "ssn": run_ssn, "natural-images": run_natural_images}
 
 
 _QUICK_HELP = "smoke run at small sizes (checks the pipeline, not the science)"
@@ -51,6 +55,7 @@ QUICK = {
     "implicit-em": dict(n_samples=300, gradient_iterations=200),
     "agop": dict(dim=4),
     "ssn": dict(steps=10, n_images=8),
+    "natural-images": dict(steps=200, samples=50, n_test=4, n_train=2000, n_reference_draws=100),
 }
 
 
@@ -92,13 +97,14 @@ def _add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help=_QUICK_HELP)
 
 
-def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
+def _add_circuit_options(parser: argparse.ArgumentParser, latents: int = 4, inputs: bool = True) -> None:
     from simulations.tasks import ARCHITECTURES
 
     _add_common_options(parser)
     parser.add_argument("--architecture", choices=ARCHITECTURES, default="single-layer")
-    parser.add_argument("--latents", type=COUNT, default=4, help="K, latents = representation neurons")
-    parser.add_argument("--inputs", type=COUNT, default=8, help="D, input dimensions")
+    parser.add_argument("--latents", type=COUNT, default=latents, help="K, latents = representation neurons")
+    if inputs:
+        parser.add_argument("--inputs", type=COUNT, default=8, help="D, input dimensions")
     parser.add_argument("--hidden", type=COUNT, default=None, help="hidden width (multi-layer; default 2K)")
     parser.add_argument("--activation", choices=("linear", "relu", "softplus", "tanh"), default=None,
                         help="first-layer activation of feed-forward circuits (default: linear; relu for a "
@@ -125,6 +131,23 @@ def _add_circuit_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=number(int, minimum=2), default=500,
                         help="response samples per test stimulus")
     parser.add_argument("--test-stimuli", type=COUNT, default=None, help="held-out stimuli (per contrast for gsm)")
+
+
+def _add_natural_images_parser(experiments) -> None:
+    images = experiments.add_parser("natural-images", help="circuit trained on whitened image patches under a "
+                                                           "model learned from them (sparse coding or a GSM)")
+    _add_circuit_options(images, latents=32, inputs=False)
+    images.add_argument("--patches", required=True, help="netCDF file written by 'sampling-circuits patches'")
+    images.add_argument("--model", choices=("sparse", "gsm"), default="sparse",
+                        help="Laplace sparse coding (absolute activity cost) or a GSM with ICA filters")
+    images.add_argument("--components", type=COUNT, default=None,
+                        help="leading whitened components used, D (default: all in the file; gsm: equal to "
+                             "--latents)")
+    images.add_argument("--noise-std", type=POSITIVE, default=0.3,
+                        help="observation noise sd of the sparse model, whitened units")
+    images.add_argument("--train-patches", type=COUNT, default=20_000, help="patches trained on (the first ones)")
+    images.add_argument("--reference-draws", type=number(int, minimum=0), default=1000,
+                        help="NUTS draws per chain (4 chains) of the sparse model's reference posterior; 0 skips it")
 
 
 def _clamp(text: str) -> dict[int, int]:
@@ -207,6 +230,7 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
                      help="test at this one contrast only (default: 0.25, 0.5, 1, 2 and 4)")
     _add_boltzmann_parser(experiments)
     _add_spiking_circuit_parser(experiments)
+    _add_natural_images_parser(experiments)
     implicit = experiments.add_parser("implicit-em", help="gradient learning as EM on a Gaussian mixture")
     _add_common_options(implicit)
     implicit.add_argument("--plot", default=None, help="also write the log-likelihood plot here")
@@ -232,12 +256,14 @@ def build_run_parser() -> argparse.ArgumentParser:
 
 
 def _experiment_kwargs(args) -> dict:
-    kwargs = dict(seed=args.seed, n_latent=args.latents, n_input=args.inputs, noise_std=args.noise_std,
-                  progress=not args.quiet, architecture=args.architecture, n_hidden=args.hidden,
+    kwargs = dict(seed=args.seed, n_latent=args.latents, noise_std=args.noise_std, progress=not args.quiet,
+                  architecture=args.architecture, n_hidden=args.hidden,
                   cost=args.cost, cost_strength=args.cost_strength, cost_exponent=args.cost_exponent,
                   cost_scale=args.cost_scale, charge=args.charge, steps=args.steps, samples=args.samples,
                   activity_cost_hidden=args.activity_cost_hidden, learn_decoder=args.learn_decoder,
                   learn_precision=args.learn_precision, precision_shape=args.precision_shape)
+    if getattr(args, "inputs", None) is not None:
+        kwargs["n_input"] = args.inputs
     if getattr(args, "prior", None) is not None:
         kwargs["prior"] = args.prior
         kwargs["prior_correlation"] = args.prior_correlation
@@ -281,10 +307,19 @@ def experiment_call(args):
         kwargs = dict(rate_results=args.rate_results, seed=args.seed, n_trials=args.trials, window=args.window,
                       neuron=args.neuron, target=args.target, progress=not args.quiet)
         label = f"{args.neuron} neurons from {args.rate_results}"
+    elif args.experiment == "natural-images":
+        from simulations.results import load_results
+
+        kwargs = _experiment_kwargs(args)
+        kwargs.update(patches=load_results(args.patches, ("patches",)), model=args.model,
+                      n_components=args.components, n_train=args.train_patches,
+                      n_reference_draws=args.reference_draws)
+        label = f"{args.model} / {args.architecture}"
     else:
         kwargs, label = _experiment_kwargs(args), args.architecture
     if getattr(args, "quick", False):
-        explicit_steps = kwargs.get("steps") if args.experiment in ("linear-gaussian", "gsm") else None
+        explicit_steps = kwargs.get("steps") if args.experiment in ("linear-gaussian", "gsm",
+                                                                     "natural-images") else None
         kwargs.update(QUICK[args.experiment])
         if explicit_steps is not None:
             kwargs["steps"] = explicit_steps
