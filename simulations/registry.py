@@ -127,7 +127,8 @@ def _add_circuit_options(parser: argparse.ArgumentParser, latents: int = 4, inpu
     parser.add_argument("--precision-shape", choices=PRECISION_SHAPES, default="isotropic",
                         help="one learned precision for all inputs, or one per input (with --learn-precision)")
     parser.add_argument("--steps", type=COUNT, default=None,
-                        help="training steps (default 3000; 6000 with --charge local or neurons)")
+                        help="training steps (default 3000; 6000 with --charge local or neurons; 15000 for "
+                             "natural-images with --learn-decoder)")
     parser.add_argument("--samples", type=number(int, minimum=2), default=500,
                         help="response samples per test stimulus")
     parser.add_argument("--test-stimuli", type=COUNT, default=None, help="held-out stimuli (per contrast for gsm)")

@@ -1,12 +1,13 @@
 """`sampling-circuits run natural-images`: circuits trained on whitened patches under a model
 learned from them, their basis functions beside ICA's and a random control, and the refusals."""
 
+import numpy as np
 import pytest
 
 from simulations.cli import main
 from simulations.natural_image_circuits import run_natural_images
-from simulations.natural_images import make_patches
-from simulations.results import load, save
+from simulations.natural_images import laplace_scale, make_patches
+from simulations.results import config_of, load, save
 
 
 @pytest.fixture(scope="module")
@@ -39,3 +40,73 @@ def test_the_command_refuses_a_file_that_is_not_patches(tmp_path, capsys):
                  "--out", str(tmp_path / "o.nc")]) == 2
     error = capsys.readouterr().err
     assert error.startswith("error:") and "gsm" in error and not (tmp_path / "o.nc").exists()
+
+
+@pytest.fixture(scope="module")
+def sparse_run(patches, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "sparse.nc"
+    assert main(["run", "natural-images", "--patches", str(patches), "--latents", "6", "--components", "8",
+                 "--learn-decoder",
+                 "--steps", "300", "--train-patches", "2000", "--test-stimuli", "4", "--samples", "100",
+                 "--reference-draws", "1000", "--seed", "1", "--out", str(out), "--quiet"]) == 0
+    return load(out)
+
+
+def test_the_learned_dictionary_and_its_pixel_images_rebuild_from_the_patch_file(patches, sparse_run):
+    """Recomputed from the files alone: unit-norm decoder columns (the constraint), their pixel
+    images through the patch file's de-whitening matrix, ICA's basis functions on the same
+    training patches, and two of the Gabor fits."""
+    from analysis.gabor import fit_gabor
+    from analysis.gsm_fit import ica_filters
+
+    patch_file, ds = load(patches), sparse_run
+    np.testing.assert_allclose(np.linalg.norm(ds["decoder"].values, axis=0), 1.0, rtol=1e-6)  # trained in float32
+    dewhitening = patch_file["dewhitening_matrix"].values[:, :8]
+    np.testing.assert_allclose(ds["basis_functions"].values, dewhitening @ ds["decoder"].values, rtol=1e-12)
+    train = patch_file["whitened"].values[:2000, :8].astype(float)
+    np.testing.assert_allclose(ds["ica_basis_functions"].values, dewhitening @ ica_filters(train, 1), atol=1e-10)
+    for unit in (0, 5):
+        fit = fit_gabor(ds["basis_functions"].values[:, unit].reshape(8, 8))
+        assert fit.r_squared == pytest.approx(float(ds["gabor_r_squared"][unit]), abs=1e-9)
+    active = ds["active"].values
+    assert float(ds["median_gabor_r_squared"]) == pytest.approx(np.median(ds["gabor_r_squared"].values[active]))
+    assert int(ds["orientation_coverage"].sum()) == int(active.sum()) == int(ds["active_units"])
+
+
+def test_the_sparse_reference_posterior_is_converged_nuts_of_the_learned_model(patches, sparse_run):
+    """The reference is NUTS on the model the circuit decodes with, rebuilt here from the file
+    (its learned dictionary, the noise, the Laplace scale recomputed from the training patches),
+    and its diagnostics are within the bars of ``analysis.nuts``: R-hat < 1.01, bulk ESS > 400,
+    no divergence."""
+    from analysis.generative import SparseCoding
+    from analysis.nuts import nuts_posterior
+
+    ds, config = sparse_run, config_of(sparse_run)
+    assert float(ds["reference_rhat_max"]) < 1.01 and float(ds["reference_ess_bulk_min"]) > 400
+    assert int(ds["reference_divergences"]) == 0
+    train = load(patches)["whitened"].values[:2000, :8].astype(float)
+    assert config["prior_scale"] == pytest.approx(laplace_scale(train, 6, 0.3), rel=1e-12)
+    model = SparseCoding(ds["decoder"].values, config["noise_std"], "laplace", config["prior_scale"])
+    again = nuts_posterior(model, ds["x"].values, 1, n_draws=1000, n_warmup=1000)
+    np.testing.assert_allclose(ds["reference_mean"].values, again.mean, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ds["reference_cov"].values, again.cov, rtol=1e-9, atol=1e-12)
+
+
+def test_the_gsm_circuit_is_compared_with_the_exact_posterior_of_the_fitted_model(patches):
+    """With ICA's filters as its decoder, the reference is the exact posterior (quadrature) of
+    the GSM the file describes, rebuilt here from the stored filters, C, noise and contrast prior."""
+    from analysis.generative import GaussianScaleMixture
+    from analysis.gsm_fit import ica_filters
+
+    patch_file = load(patches)
+    ds = run_natural_images(1, patch_file, model="gsm", n_latent=6, n_components=6, n_train=2000, n_test=3, steps=50,
+                            samples=50, progress=False)
+    config = config_of(ds)
+    train = patch_file["whitened"].values[:2000, :6].astype(float)
+    np.testing.assert_allclose(ds["decoder"].values, ica_filters(train, 1), atol=1e-12)
+    fitted = GaussianScaleMixture(ds["decoder"].values, ds["prior_cov"].values, config["noise_std"],
+                                  config["contrast_shape"], config["contrast_scale"])
+    exact = fitted.posterior(ds["x"].values)
+    np.testing.assert_allclose(ds["reference_mean"].values, exact.mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ds["reference_cov"].values, exact.cov, rtol=1e-10, atol=1e-14)
+    np.testing.assert_array_equal(ds["gabor_r_squared"].values, ds["ica_gabor_r_squared"].values)
