@@ -1,5 +1,10 @@
 """`sampling-circuits run natural-images`: circuits trained on whitened patches under a model
-learned from them, their basis functions beside ICA's and a random control, and the refusals."""
+learned from them, their basis functions beside ICA's and a random control, and the refusals.
+
+The Gabor claim's bar was set from three training seeds (median R^2 0.954, 0.953, 0.967 after
+the default 15000 steps; sd 0.008): 0.9 is 7 seed sds below their mean (one-sided Gaussian
+false alarm 1e-12). The same circuit after 3000 steps scored 0.807, after 1 step 0.751; the
+random control 0.787-0.854 and ICA 0.957-0.970 on those seeds. The rest is recomputed exactly."""
 
 import numpy as np
 import pytest
@@ -13,22 +18,22 @@ from simulations.results import config_of, load, save
 @pytest.fixture(scope="module")
 def patches(tmp_path_factory):
     path = tmp_path_factory.mktemp("patches") / "patches.nc"
-    save(make_patches(0, size=8, n_patches=2500, n_components=12), path)
+    save(make_patches(0, size=8, n_patches=12_000, n_components=16), path)
     return path
 
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(model="ica"), "model"),
-    (dict(model="gsm", n_latent=8), "n_latent \\(8\\) must equal the components used \\(12\\)"),
+    (dict(model="gsm", n_latent=8), "n_latent \\(8\\) must equal the components used \\(16\\)"),
     (dict(learn_precision=True), "--learn-precision"),
-    (dict(n_components=13), "n_components must be at most the file's 12"),
-    (dict(n_train=2490, n_test=16), "exceeds the file's 2500 patches"),
+    (dict(n_components=17), "n_components must be at most the file's 16"),
+    (dict(n_train=11_990, n_test=16), "exceeds the file's 12000 patches"),
     (dict(active_fraction=1.0), "active_fraction"),
     (dict(noise_std=2.0), "noise_std 2.0 explains all the data's variance"),
 ])
 def test_bad_options_are_refused_before_training(patches, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        run_natural_images(1, load(patches), **{"n_train": 2000, **kwargs})
+        run_natural_images(1, load(patches), **{"n_train": 10_000, **kwargs})
 
 
 def test_the_command_refuses_a_file_that_is_not_patches(tmp_path, capsys):
@@ -45,9 +50,8 @@ def test_the_command_refuses_a_file_that_is_not_patches(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def sparse_run(patches, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "sparse.nc"
-    assert main(["run", "natural-images", "--patches", str(patches), "--latents", "6", "--components", "8",
-                 "--learn-decoder",
-                 "--steps", "300", "--train-patches", "2000", "--test-stimuli", "4", "--samples", "100",
+    assert main(["run", "natural-images", "--patches", str(patches), "--latents", "16", "--learn-decoder",
+                 "--train-patches", "10000", "--test-stimuli", "4", "--samples", "100",
                  "--reference-draws", "1000", "--seed", "1", "--out", str(out), "--quiet"]) == 0
     return load(out)
 
@@ -61,9 +65,9 @@ def test_the_learned_dictionary_and_its_pixel_images_rebuild_from_the_patch_file
 
     patch_file, ds = load(patches), sparse_run
     np.testing.assert_allclose(np.linalg.norm(ds["decoder"].values, axis=0), 1.0, rtol=1e-6)  # trained in float32
-    dewhitening = patch_file["dewhitening_matrix"].values[:, :8]
+    dewhitening = patch_file["dewhitening_matrix"].values
     np.testing.assert_allclose(ds["basis_functions"].values, dewhitening @ ds["decoder"].values, rtol=1e-12)
-    train = patch_file["whitened"].values[:2000, :8].astype(float)
+    train = patch_file["whitened"].values[:10_000].astype(float)
     np.testing.assert_allclose(ds["ica_basis_functions"].values, dewhitening @ ica_filters(train, 1), atol=1e-10)
     for unit in (0, 5):
         fit = fit_gabor(ds["basis_functions"].values[:, unit].reshape(8, 8))
@@ -71,6 +75,16 @@ def test_the_learned_dictionary_and_its_pixel_images_rebuild_from_the_patch_file
     active = ds["active"].values
     assert float(ds["median_gabor_r_squared"]) == pytest.approx(np.median(ds["gabor_r_squared"].values[active]))
     assert int(ds["orientation_coverage"].sum()) == int(active.sum()) == int(ds["active_units"])
+
+
+def test_a_learned_dictionary_is_gabor_like_beyond_the_random_control(sparse_run):
+    """The README's claim at its size (8 x 8 patches, 16 components, K = 16, default training):
+    median Gabor R^2 of the active units' basis functions above 0.9 and above the random
+    control's (bar and false-alarm rate in the module docstring)."""
+    ds = sparse_run
+    assert config_of(ds)["steps"] == 15_000
+    assert float(ds["median_gabor_r_squared"]) > 0.9, float(ds["median_gabor_r_squared"])
+    assert float(ds["median_gabor_r_squared"]) > float(ds["control_median_gabor_r_squared"])
 
 
 def test_the_sparse_reference_posterior_is_converged_nuts_of_the_learned_model(patches, sparse_run):
@@ -84,8 +98,8 @@ def test_the_sparse_reference_posterior_is_converged_nuts_of_the_learned_model(p
     ds, config = sparse_run, config_of(sparse_run)
     assert float(ds["reference_rhat_max"]) < 1.01 and float(ds["reference_ess_bulk_min"]) > 400
     assert int(ds["reference_divergences"]) == 0
-    train = load(patches)["whitened"].values[:2000, :8].astype(float)
-    assert config["prior_scale"] == pytest.approx(laplace_scale(train, 6, 0.3), rel=1e-12)
+    train = load(patches)["whitened"].values[:10_000].astype(float)
+    assert config["prior_scale"] == pytest.approx(laplace_scale(train, 16, 0.3), rel=1e-12)
     model = SparseCoding(ds["decoder"].values, config["noise_std"], "laplace", config["prior_scale"])
     again = nuts_posterior(model, ds["x"].values, 1, n_draws=1000, n_warmup=1000)
     np.testing.assert_allclose(ds["reference_mean"].values, again.mean, rtol=1e-9, atol=1e-12)
@@ -99,10 +113,10 @@ def test_the_gsm_circuit_is_compared_with_the_exact_posterior_of_the_fitted_mode
     from analysis.gsm_fit import ica_filters
 
     patch_file = load(patches)
-    ds = run_natural_images(1, patch_file, model="gsm", n_latent=6, n_components=6, n_train=2000, n_test=3, steps=50,
+    ds = run_natural_images(1, patch_file, model="gsm", n_latent=6, n_components=6, n_train=3000, n_test=3, steps=50,
                             samples=50, progress=False)
     config = config_of(ds)
-    train = patch_file["whitened"].values[:2000, :6].astype(float)
+    train = patch_file["whitened"].values[:3000, :6].astype(float)
     np.testing.assert_allclose(ds["decoder"].values, ica_filters(train, 1), atol=1e-12)
     fitted = GaussianScaleMixture(ds["decoder"].values, ds["prior_cov"].values, config["noise_std"],
                                   config["contrast_shape"], config["contrast_scale"])
