@@ -149,7 +149,6 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
     else:
         scale = laplace_scale(train_x, n_latent, noise_std)
         fixed = None if options.learn_decoder else sparse_dictionary(train_x, n_latent, noise_std, seed)
-        generative = fixed
         objective = Objective(decoder=initial_decoder if options.learn_decoder else fixed.A,
                               decoding_precision=1.0 / noise_std**2, activity_cost=np.eye(n_latent) / scale,
                               activity_form="absolute", decoder_norm=1.0 if options.learn_decoder else None,
