@@ -25,9 +25,6 @@ __all__ = ["ArgumentParser", "add_run_parsers", "build_run_parser", "experiment_
 #: Experiments whose --from file must come from one of these experiments.
 FROM_EXPERIMENTS = {"spiking-circuit": ("linear-gaussian",), "agop": ("linear-gaussian", "gsm")}
 
-#: Experiments whose --patches file must come from ``sampling-circuits patches``.
-PATCH_EXPERIMENTS = ("natural-images",)
-
 
 def experiments() -> dict:
     """Experiment name -> the function that runs it (imported on first use: they pull in JAX and Brian2)."""
