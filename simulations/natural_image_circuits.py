@@ -37,8 +37,14 @@ from analysis.gabor import fit_gabors, orientation_coverage
 from analysis.gsm_fit import ica_filters
 from circuits._validation import count, positive
 from circuits.learning import Objective, train
-from simulations.experiments import TRACKED_PARAMETERS, _sample_responses
-from simulations.natural_images import _ica_gsm, _split, laplace_scale, sparse_dictionary
+from simulations.experiments import (
+    _METRIC_DESCRIPTIONS,
+    _METRIC_UNITS,
+    TRACKED_PARAMETERS,
+    _history_variables,
+    _sample_responses,
+)
+from simulations.natural_images import _ica_gsm, _latent_coords, _noise_std, _split, laplace_scale, sparse_dictionary
 from simulations.results import new_dataset, scalar, variable
 from simulations.tasks import CircuitOptions, contrast_quadrature
 
@@ -66,6 +72,12 @@ def basis_function_fits(filters_pixel: np.ndarray, size: int) -> dict:
 def _random_unit_columns(rng: np.random.Generator, n_rows: int, n_columns: int) -> np.ndarray:
     columns = rng.standard_normal((n_rows, n_columns))
     return columns / np.linalg.norm(columns, axis=0)
+
+
+def _reference_description(metric: str) -> str:
+    """The rate experiments' description of a ``compare_to_gaussian`` metric, naming the
+    reference posterior (NUTS for sparse coding) rather than an exact one."""
+    return _METRIC_DESCRIPTIONS[metric].replace("exact posterior", "reference posterior")
 
 
 def _reference_posterior(generative, model: str, observed: np.ndarray, seed: int, n_reference_draws: int,
@@ -142,7 +154,7 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
         fitted_filters = generative.A
         nodes, weights = contrast_quadrature(generative.contrast_shape, generative.contrast_scale)
         objective = Objective(decoder=initial_decoder if options.learn_decoder else generative.A,
-                              decoding_precision=1.0 / float(np.mean(generative.noise_std)) ** 2,
+                              decoding_precision=1.0 / _noise_std(generative) ** 2,
                               activity_cost=np.linalg.inv(generative.prior_cov), contrast_nodes=nodes,
                               contrast_weights=weights, **options.objective_options())
         circuit = options.build_circuit(n_components, n_latent, noise_gating=True)
@@ -211,7 +223,7 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
         "control_median_gabor_r_squared": scalar(fits["control"]["median_r_squared"], "1",
                                                  "median Gabor R^2, random control"),
         "active_units": scalar(int(active.sum()), "units", "active units"),
-        "loss": variable("step", np.asarray(history["loss"]), "nats", "training objective per step"),
+        **_history_variables(history),
         **diagnostics,
     }
     if reference_mean is not None:
@@ -220,21 +232,20 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
             "reference_mean": variable(("stimulus", "latent"), reference_mean, "1",
                                        "posterior mean of z under the model the circuit decodes with"),
             "reference_cov": variable(("stimulus",) + latent_pair, reference_cov, "1", "its posterior covariance"),
-            **{name: scalar(value, "nats" if name.startswith("kl") else "1", f"{name} against the reference "
-                            "posterior (analysis.compare.compare_to_gaussian)") for name, value in metrics.items()},
+            **{name: scalar(value, _METRIC_UNITS.get(name, "1"), _reference_description(name))
+               for name, value in metrics.items()},
         })
     coords = {"stimulus": variable("stimulus", np.arange(n_test), "1", "held-out patch"),
               "sample": variable("sample", np.arange(options.samples), "1", "response sample"),
               "component": variable("component", np.arange(n_components), "1", "whitened component"),
               "pixel": variable("pixel", np.arange(size * size), "1", "pixel, row-major"),
-              "latent": variable("latent", np.arange(n_latent), "1", "representation neuron"),
-              "latent_2": variable("latent_2", np.arange(n_latent), "1", "representation neuron (second axis)"),
+              **_latent_coords(n_latent),
               "ica_unit": variable("ica_unit", np.arange(ica.shape[1]), "1", "ICA component"),
               "control_unit": variable("control_unit", np.arange(n_latent), "1", "random control filter"),
               "orientation_bin": variable("orientation_bin", np.arange(8) * np.pi / 8, "rad", "bin centre"),
               "step": variable("step", np.arange(1, len(history["loss"]) + 1), "1", "optimiser step")}
     config = {"experiment": "natural-images", "seed": seed, "model": model, "n_latent": n_latent,
-              "n_components": n_components, "noise_std": float(np.mean(generative.noise_std)), "n_train": n_train,
+              "n_components": n_components, "noise_std": _noise_std(generative), "n_train": n_train,
               "n_test": n_test, "n_reference_draws": n_reference_draws, "active_fraction": active_fraction,
               "patch_size": size, "patches": patches.attrs.get("config", ""), **options.__dict__}
     if model == "sparse":

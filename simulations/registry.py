@@ -312,7 +312,8 @@ def experiment_call(args):
         kwargs.update(patches=load_results(args.patches, ("patches",)), model=args.model,
                       n_components=args.components, n_train=args.train_patches,
                       n_reference_draws=args.reference_draws)
-        label = f"{args.model} / {args.architecture}"
+        label = (f"{args.model} / {args.architecture} / charge {args.charge} / "
+                 f"{'learned' if args.learn_decoder else 'fitted'} decoder")
     else:
         kwargs, label = _experiment_kwargs(args), args.architecture
     if getattr(args, "quick", False):
