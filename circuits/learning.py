@@ -62,6 +62,7 @@ import optax
 import xarray as xr
 from tqdm.auto import tqdm
 
+from circuits._pytree import register_frozen_dataclass
 from circuits._validation import count, positive
 from circuits.recurrent import RecurrentCircuit
 
@@ -179,6 +180,7 @@ class Objective:
                             ("activity_cost", activity), ("contrast_nodes", nodes), ("contrast_weights", weights),
                             ("hidden_activity_cost", hidden_cost)):
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "has_hidden_activity_cost", bool(hidden_cost))
 
     @property
     def charged_activity_cost(self) -> np.ndarray:
@@ -233,30 +235,16 @@ class Objective:
                    activity_cost=np.linalg.inv(prior_cov), reliability=reliability, **kwargs)
 
 
-#: The objective's array fields: the leaves when it is passed to a compiled function. The
-#: rest is static; ``hidden_activity_cost`` too, because the closed-form optimum branches on it.
-_OBJECTIVE_ARRAYS = ("decoder", "decoding_precision", "activity_cost", "contrast_nodes", "contrast_weights")
-_OBJECTIVE_STATIC = ("reliability", "learn_decoder", "charge", "learn_precision", "precision_shape",
-                     "hidden_activity_cost", "activity_form", "decoder_norm")
-
-
-def _flatten_objective(objective: Objective):
-    return (tuple(getattr(objective, name) for name in _OBJECTIVE_ARRAYS),
-            tuple(getattr(objective, name) for name in _OBJECTIVE_STATIC))
-
-
-def _unflatten_objective(static, arrays) -> Objective:
-    # Rebuilt without __post_init__: the leaves may be tracers, which validation cannot
-    # inspect; they come from an objective that was validated when it was made.
-    objective = object.__new__(Objective)
-    for name, value in zip(_OBJECTIVE_ARRAYS + _OBJECTIVE_STATIC, arrays + static, strict=True):
-        object.__setattr__(objective, name, value)
-    return objective
-
-
-# An Objective is a JAX pytree: compiled functions take its arrays as arguments, so one
-# compilation serves every task of the same shapes (constants would force one per task).
-jax.tree_util.register_pytree_node(Objective, _flatten_objective, _unflatten_objective)
+# An Objective is a JAX pytree (``circuits._pytree``): compiled functions take its arrays,
+# its reliability cost's strength and the hidden activity cost as arguments, so one
+# compilation serves every task, cost strength and seed of the same shapes. Whether the
+# hidden cost is positive is static: the closed-form optimum branches on it.
+register_frozen_dataclass(
+    Objective,
+    leaves=("decoder", "decoding_precision", "activity_cost", "contrast_nodes", "contrast_weights", "reliability",
+            "hidden_activity_cost"),
+    static=("learn_decoder", "charge", "learn_precision", "precision_shape", "activity_form", "decoder_norm",
+            "has_hidden_activity_cost"))
 
 
 @dataclass(frozen=True)

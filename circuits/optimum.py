@@ -182,9 +182,11 @@ def optimal_input_map(circuit, objective: Objective, params) -> dict:
     if not circuit.n_hidden:
         return {"input_weights": jnp.linalg.solve(gram, weighted_decoder), "input_bias": jnp.zeros(circuit.n_output)}
     readout, readout_bias = params["readout_weights"], params["readout_bias"]
-    hidden_cost = objective.hidden_activity_cost if objective.charge == "local" else 0.0
-    if hidden_cost > 0 or circuit.n_hidden < circuit.n_output:
-        system = readout.T @ gram @ readout + hidden_cost * jnp.eye(circuit.n_hidden)
+    hidden_charged = objective.has_hidden_activity_cost and objective.charge == "local"  # static: branches below
+    if hidden_charged or circuit.n_hidden < circuit.n_output:
+        system = readout.T @ gram @ readout
+        if hidden_charged:
+            system = system + objective.hidden_activity_cost * jnp.eye(circuit.n_hidden)
         weights = jnp.linalg.solve(system, readout.T @ weighted_decoder)
         bias = -jnp.linalg.solve(system, readout.T @ gram @ readout_bias)
     else:

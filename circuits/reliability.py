@@ -14,6 +14,10 @@ Each cost is a frozen dataclass with
   precision; see ``circuits.learning``), used by the tests as an exact reference.
 
 Noise standard deviations are in the units of the responses (the latent units of the task).
+
+Each cost is a JAX pytree whose strength (``energy_per_site`` for the biophysical cost) is a
+leaf: a compiled training step takes it as an argument, so a sweep over cost strengths
+compiles once per family (the exponent and scale are static).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+from circuits._pytree import register_frozen_dataclass
 from circuits._validation import positive
 
 __all__ = ["LogCost", "PowerLawCost", "BiophysicalCost", "make_cost", "COST_FAMILIES"]
@@ -30,6 +35,15 @@ __all__ = ["LogCost", "PowerLawCost", "BiophysicalCost", "make_cost", "COST_FAMI
 
 def _covariance_eigenvalues(cov):
     return jnp.linalg.eigvalsh(cov)
+
+
+def _power_law(noise_std, exponent, scale, strength):
+    return strength * jnp.sum((scale / noise_std) ** exponent) / exponent
+
+
+def _power_law_of_covariance(cov, exponent, scale, strength):
+    variances = _covariance_eigenvalues(cov)
+    return strength * jnp.sum((scale**2 / variances) ** (exponent / 2), axis=-1) / exponent
 
 
 @dataclass(frozen=True)
@@ -80,11 +94,10 @@ class PowerLawCost:
             object.__setattr__(self, name, positive(name, getattr(self, name)))
 
     def __call__(self, noise_std):
-        return self.strength * jnp.sum((self.scale / noise_std) ** self.exponent) / self.exponent
+        return _power_law(noise_std, self.exponent, self.scale, self.strength)
 
     def of_covariance(self, cov):
-        variances = _covariance_eigenvalues(cov)
-        return self.strength * jnp.sum((self.scale**2 / variances) ** (self.exponent / 2), axis=-1) / self.exponent
+        return _power_law_of_covariance(cov, self.exponent, self.scale, self.strength)
 
     def optimal_variance(self, precision_diag):
         """H s = lambda scale^rho s^-(rho+1)  =>  s^2 = (lambda scale^rho / H)^(2 / (rho + 2))."""
@@ -130,19 +143,27 @@ class BiophysicalCost:
 
     def as_power_law(self) -> PowerLawCost:
         """The equivalent PowerLawCost: strength * (1/2) (m / sigma)^2."""
-        p = self.release_probability
-        return PowerLawCost(exponent=2.0, scale=self.signal_size,
-                            strength=2.0 * self.energy_per_site * (1 - p) / p)
+        return PowerLawCost(exponent=2.0, scale=self.signal_size, strength=self._power_law_strength())
 
+    def _power_law_strength(self):
+        p = self.release_probability
+        return 2.0 * self.energy_per_site * (1 - p) / p
+
+    # Not through as_power_law: inside a compiled function energy_per_site is a tracer, which
+    # PowerLawCost's validation cannot check.
     def __call__(self, noise_std):
-        return self.as_power_law()(noise_std)
+        return _power_law(noise_std, 2.0, self.signal_size, self._power_law_strength())
 
     def of_covariance(self, cov):
-        return self.as_power_law().of_covariance(cov)
+        return _power_law_of_covariance(cov, 2.0, self.signal_size, self._power_law_strength())
 
     def optimal_variance(self, precision_diag):
         return self.as_power_law().optimal_variance(precision_diag)
 
+
+register_frozen_dataclass(LogCost, leaves=("strength",), static=())
+register_frozen_dataclass(PowerLawCost, leaves=("strength",), static=("exponent", "scale"))
+register_frozen_dataclass(BiophysicalCost, leaves=("energy_per_site",), static=("release_probability", "signal_size"))
 
 COST_FAMILIES = ("log", "power", "biophysical")
 

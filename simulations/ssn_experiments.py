@@ -22,6 +22,8 @@ x = c A z + noise (c = 0 is a blank: noise only, whose posterior is close to the
 from __future__ import annotations
 
 import time
+from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -74,6 +76,39 @@ def _loss_terms(ssn, params, x, target_mean, target_cov, key, n_trials, burn_in_
     return mean_term, sd_term, cov_term
 
 
+class _TrainingSetting(NamedTuple):
+    """The static part of an SSN training step (hashable: one compilation per setting)."""
+
+    batch_stimuli: int
+    trials: int
+    burn_in_steps: int
+    window_steps: int
+    moments_weight: float  # 1 for the "moments" objective, 0 for the "mean" control
+    learning_rate: float
+
+
+def _optimiser(learning_rate: float):
+    return optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate))
+
+
+# Compiled once per circuit and setting, not per run: the stimuli and their posterior moments
+# are arguments, so the seeds of the onset test reuse one compilation (about 20 s each).
+@partial(jax.jit, static_argnums=(0, 1))
+def _train_step(ssn: StochasticSSN, setting: _TrainingSetting, params, opt_state, key, task):
+    x_all, target_mean, target_cov = task
+    key_batch, key_noise = jax.random.split(key)
+    index = jax.random.choice(key_batch, x_all.shape[0], (setting.batch_stimuli,), replace=False)
+
+    def loss(params):
+        terms = _loss_terms(ssn, params, x_all[index], target_mean[index], target_cov[index], key_noise,
+                            setting.trials, setting.burn_in_steps, setting.window_steps)
+        return terms[0] + setting.moments_weight * (terms[1] + terms[2]), terms
+
+    (_, terms), grads = jax.value_and_grad(loss, has_aux=True)(params)
+    updates, opt_state = _optimiser(setting.learning_rate).update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, jnp.stack(terms)
+
+
 def run_ssn(seed: int, objective: str = "moments", n_latent: int = 4, n_input: int = 8, noise_std: float = 0.5,
             contrast_levels=(0.0, 0.25, 0.5, 1.0, 2.0), n_images: int = 40, steps: int = 1200,
             batch_stimuli: int = 20, trials: int = 16, burn_in: float = 0.1, window: float = 0.2,
@@ -107,29 +142,14 @@ def run_ssn(seed: int, objective: str = "moments", n_latent: int = 4, n_input: i
     window_steps = int(round(positive("window", window) / dt))
     key_init, key_train = jax.random.split(jax.random.PRNGKey(seed))
     params = ssn.init(key_init)
-    optimiser = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(learning_rate))
-    opt_state = optimiser.init(params)
-    weight = 1.0 if objective == "moments" else 0.0
-    target_mean, target_cov = jnp.asarray(posterior.mean), jnp.asarray(posterior.cov)
-    x_all = jnp.asarray(x_train)
-
-    def loss(params, index, key):
-        terms = _loss_terms(ssn, params, x_all[index], target_mean[index], target_cov[index], key, trials,
-                            burn_in_steps, window_steps)
-        return terms[0] + weight * (terms[1] + terms[2]), terms
-
-    @jax.jit
-    def train_step(params, opt_state, key):
-        key_batch, key_noise = jax.random.split(key)
-        index = jax.random.choice(key_batch, x_all.shape[0], (batch_stimuli,), replace=False)
-        (_, terms), grads = jax.value_and_grad(loss, has_aux=True)(params, index, key_noise)
-        updates, opt_state = optimiser.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, jnp.stack(terms)
-
+    setting = _TrainingSetting(batch_stimuli, trials, burn_in_steps, window_steps,
+                               1.0 if objective == "moments" else 0.0, learning_rate)
+    opt_state = _optimiser(learning_rate).init(params)
+    task = (jnp.asarray(x_train), jnp.asarray(posterior.mean), jnp.asarray(posterior.cov))
     history = np.zeros((steps, 3))
     for step, key in enumerate(tqdm(jax.random.split(key_train, steps), desc=f"training SSN ({objective})",
                                     disable=not progress, leave=False)):
-        params, opt_state, terms = train_step(params, opt_state, key)
+        params, opt_state, terms = _train_step(ssn, setting, params, opt_state, key, task)
         history[step] = np.asarray(terms)
         if not np.all(np.isfinite(history[step])):
             from circuits.learning import TrainingDiverged
