@@ -14,7 +14,10 @@ decoding_error(x, r) = -log sum_j w_j exp(-1/2 sum_d P_d (x_d - c_j (A r)_d)^2)
     the optimum would be P -> 0.
 Q is the metabolic cost on activity. ``activity_form="absolute"`` charges each neuron
 Q_kk |r_k| instead (Q diagonal): the negative log of a Laplace prior with scale 1 / Q_kk up to
-a constant, the sparse-coding model of Olshausen & Field (1996). A learned decoder's
+a constant, the sparse-coding model of Olshausen & Field (1996). ``activity_form="student-t"``
+charges (nu + 1)/2 log(1 + Q_kk r_k^2 / nu): the negative log of a Student t prior with nu
+degrees of freedom (``activity_dof``) and scale Q_kk^-1/2, up to a constant, the heavier-tailed
+sparse prior of Olshausen & Field's (1997) Cauchy-like codes. A learned decoder's
 columns can then be held at a fixed norm (``decoder_norm``): otherwise the absolute cost
 falls without bound as A grows and r shrinks (the same constraint as in sparse coding).
 With Q the prior precision, P the observation
@@ -71,7 +74,7 @@ __all__ = ["Objective", "TrainingConfig", "TrainingDiverged", "train", "loss_ter
 
 CHARGES = ("responses", "neurons", "local")
 PRECISION_SHAPES = ("isotropic", "diagonal")
-ACTIVITY_FORMS = ("quadratic", "absolute")
+ACTIVITY_FORMS = ("quadratic", "absolute", "student-t")
 
 
 class TrainingDiverged(RuntimeError):
@@ -111,12 +114,20 @@ class Objective:
     hidden_activity_cost : q_h >= 0, the activity cost each hidden neuron pays on its own
         rate under the ``"local"`` charge (default: the mean of diag(Q), the output
         neurons' coefficient); only with ``charge="local"``.
-    activity_form : ``"quadratic"`` (1/2 r^T Q r, a Gaussian prior) or ``"absolute"``
-        (sum_k Q_kk |r_k|, a Laplace prior; Q must be diagonal). Hidden neurons pay the
-        quadratic cost in either case.
+    activity_form : ``"quadratic"`` (1/2 r^T Q r, a Gaussian prior), ``"absolute"``
+        (sum_k Q_kk |r_k|, a Laplace prior) or ``"student-t"`` (sum_k (nu + 1)/2
+        log(1 + Q_kk r_k^2 / nu), a Student t prior); Q must be diagonal for the last two.
+        Hidden neurons pay the quadratic cost in every case.
+    activity_dof : nu > 0, the Student t's degrees of freedom; only with
+        ``activity_form="student-t"``.
     decoder_norm : with ``learn_decoder``, the Euclidean norm every decoder column is held
         at (the decoder in use is the parameter with its columns rescaled); None leaves the
         norm free.
+
+    Attributes
+    ----------
+    has_hidden_activity_cost : whether hidden neurons pay a positive activity cost (set from
+        ``hidden_activity_cost``; static when the objective is passed to a compiled function).
     """
 
     decoder: np.ndarray
@@ -131,6 +142,7 @@ class Objective:
     precision_shape: str = "isotropic"
     hidden_activity_cost: float | None = None
     activity_form: str = "quadratic"
+    activity_dof: float | None = None
     decoder_norm: float | None = None
 
     def __post_init__(self):
@@ -168,8 +180,15 @@ class Objective:
             hidden_cost = float(np.mean(np.diag(activity)))
         if self.activity_form not in ACTIVITY_FORMS:
             raise ValueError(f"activity_form must be one of {ACTIVITY_FORMS}, got {self.activity_form!r}")
-        if self.activity_form == "absolute" and np.any(activity != np.diag(np.diag(activity))):
-            raise ValueError("activity_form 'absolute' charges each neuron on its own rate: activity_cost must be "
+        if (self.activity_dof is None) != (self.activity_form != "student-t"):
+            raise ValueError("activity_dof is the Student t's degrees of freedom: give it with activity_form "
+                             f"'student-t' only (activity_form {self.activity_form!r}, activity_dof "
+                             f"{self.activity_dof!r})")
+        if self.activity_dof is not None:
+            object.__setattr__(self, "activity_dof", positive("activity_dof", self.activity_dof))
+        if self.activity_form != "quadratic" and np.any(activity != np.diag(np.diag(activity))):
+            raise ValueError(f"activity_form {self.activity_form!r} charges each neuron on its own rate: "
+                             "activity_cost must be "
                              "diagonal")
         if self.decoder_norm is not None:
             if not self.learn_decoder:
@@ -216,10 +235,14 @@ class Objective:
 
     def activity(self, responses):
         """The representation neurons' metabolic cost, averaged over all leading axes of
-        ``responses`` (..., K): 1/2 r^T Q r (Q as charged), or sum_k Q_kk |r_k|."""
+        ``responses`` (..., K): 1/2 r^T Q r (Q as charged), sum_k Q_kk |r_k|, or
+        sum_k (nu + 1)/2 log(1 + Q_kk r_k^2 / nu)."""
         cost = jnp.asarray(self.charged_activity_cost)
         if self.activity_form == "absolute":
             return jnp.mean(jnp.abs(responses) @ jnp.diag(cost))
+        if self.activity_form == "student-t":
+            dof = self.activity_dof
+            return 0.5 * (dof + 1.0) * jnp.mean(jnp.sum(jnp.log1p(responses**2 * jnp.diag(cost) / dof), axis=-1))
         return 0.5 * jnp.mean(jnp.einsum("...i,ij,...j->...", responses, cost, responses))
 
     def precision_of(self, params):
@@ -242,7 +265,7 @@ class Objective:
 register_frozen_dataclass(
     Objective,
     leaves=("decoder", "decoding_precision", "activity_cost", "contrast_nodes", "contrast_weights", "reliability",
-            "hidden_activity_cost"),
+            "hidden_activity_cost", "activity_dof"),
     static=("learn_decoder", "charge", "learn_precision", "precision_shape", "activity_form", "decoder_norm",
             "has_hidden_activity_cost"))
 

@@ -3,11 +3,14 @@
 The generative model is learned from the patches (``simulations.natural_images``):
 
 ``sparse``
-    Laplace sparse coding, x = A z + noise (Olshausen & Field 1996). The circuit pays
-    Q_kk |r_k| with Q_kk = 1 / b (``activity_form="absolute"``), b the prior scale set from
-    the data's variance (``laplace_scale``), and decodes with precision 1 / sigma^2. With
-    ``learn_decoder`` the circuit learns its own dictionary, its columns held at unit norm;
-    otherwise it decodes with scikit-learn's MAP dictionary of the same model. The reference
+    Sparse coding, x = A z + noise (Olshausen & Field 1996), with a Laplace prior (default)
+    or a Student t prior (``prior="student-t"``, ``prior_dof`` degrees of freedom). The
+    circuit pays the prior's negative log: Q_kk |r_k| with Q_kk = 1 / b
+    (``activity_form="absolute"``), or (nu + 1)/2 log(1 + Q_kk r_k^2 / nu) with
+    Q_kk = 1 / b^2 (``"student-t"``); b is set from the data's variance (``laplace_scale``,
+    ``student_t_scale``). It decodes with precision 1 / sigma^2. With ``learn_decoder`` the
+    circuit learns its own dictionary, its columns held at unit norm; otherwise (Laplace
+    only) it decodes with scikit-learn's MAP dictionary of the same model. The reference
     posterior, of the model the circuit decodes with, is sampled by NUTS (``analysis.nuts``).
 ``gsm``
     A Gaussian scale mixture with ICA filters, then C and the noise by EM. The circuit decodes
@@ -44,13 +47,22 @@ from simulations.experiments import (
     _history_variables,
     _sample_responses,
 )
-from simulations.natural_images import _ica_gsm, _latent_coords, _noise_std, _split, laplace_scale, sparse_dictionary
+from simulations.natural_images import (
+    _ica_gsm,
+    _latent_coords,
+    _noise_std,
+    _split,
+    laplace_scale,
+    sparse_dictionary,
+    student_t_scale,
+)
 from simulations.results import new_dataset, scalar, variable
 from simulations.tasks import CircuitOptions, contrast_quadrature
 
-__all__ = ["run_natural_images", "MODELS", "basis_function_fits", "LEARNED_DICTIONARY_STEPS"]
+__all__ = ["run_natural_images", "MODELS", "SPARSE_PRIORS", "basis_function_fits", "LEARNED_DICTIONARY_STEPS"]
 
 MODELS = ("sparse", "gsm")
+SPARSE_PRIORS = ("laplace", "student-t")
 
 #: Default training steps when the circuit learns its decoder. The dictionary learns slowly:
 #: on 16 x 16 patches (64 components, K = 64, seed 1) the median Gabor R^2 of the basis
@@ -103,7 +115,8 @@ def _reference_posterior(generative, model: str, observed: np.ndarray, seed: int
 def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_latent: int = 32,
                        n_components: int | None = None, noise_std: float = 0.3, n_train: int = 20_000,
                        n_test: int = 16, n_reference_draws: int = 1000, active_fraction: float = 0.1,
-                       progress: bool = True, **circuit_options) -> xr.Dataset:
+                       prior: str = "laplace", prior_dof: float = 3.0, progress: bool = True,
+                       **circuit_options) -> xr.Dataset:
     """Train a circuit on whitened patches under a model learned from them (module docstring).
 
     Parameters
@@ -114,6 +127,9 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
     n_latent : K, representation neurons. n_components : D, leading whitened components used
         (default all in the file).
     noise_std : observation noise sd of the sparse model, whitened units (the GSM fits its own).
+    prior, prior_dof : the sparse model's prior, ``"laplace"`` or ``"student-t"`` with
+        ``prior_dof`` > 2 degrees of freedom (the t needs ``learn_decoder``: there is no MAP
+        dictionary for it here).
     n_train : the first patches, trained on; n_test : the last patches, held out and shown
         to the circuit ``samples`` times each.
     n_reference_draws : NUTS draws (and as many warm-up steps) per chain, 4 chains, of the
@@ -139,6 +155,15 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
     positive("noise_std", noise_std)
     if not 0 <= active_fraction < 1:
         raise ValueError(f"active_fraction must lie in [0, 1), got {active_fraction!r}")
+    if prior not in SPARSE_PRIORS:
+        raise ValueError(f"prior must be one of {SPARSE_PRIORS}, got {prior!r}")
+    if prior == "student-t":
+        if model != "sparse" or not options.learn_decoder:
+            raise ValueError("prior 'student-t' (--sparse-prior) is for --model sparse with --learn-decoder: "
+                             "the fixed dictionary is Laplace sparse coding's")
+        if not prior_dof > 2:
+            raise ValueError(f"prior_dof (--prior-dof) must be > 2 for the Student t's variance to match the "
+                             f"data's, got {prior_dof!r}")
     if n_components is None:
         n_components = patches.sizes["component"]
     count("n_components", n_components, 1)
@@ -159,12 +184,17 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
                               contrast_weights=weights, **options.objective_options())
         circuit = options.build_circuit(n_components, n_latent, noise_gating=True)
     else:
-        scale = laplace_scale(train_x, n_latent, noise_std)
         fixed = None if options.learn_decoder else sparse_dictionary(train_x, n_latent, noise_std, seed)
+        if prior == "laplace":
+            scale = laplace_scale(train_x, n_latent, noise_std)
+            activity = dict(activity_cost=np.eye(n_latent) / scale, activity_form="absolute")
+        else:
+            scale = student_t_scale(train_x, n_latent, noise_std, prior_dof)
+            activity = dict(activity_cost=np.eye(n_latent) / scale**2, activity_form="student-t",
+                            activity_dof=prior_dof)
         objective = Objective(decoder=initial_decoder if options.learn_decoder else fixed.A,
-                              decoding_precision=1.0 / noise_std**2, activity_cost=np.eye(n_latent) / scale,
-                              activity_form="absolute", decoder_norm=1.0 if options.learn_decoder else None,
-                              **options.objective_options())
+                              decoding_precision=1.0 / noise_std**2, **activity,
+                              decoder_norm=1.0 if options.learn_decoder else None, **options.objective_options())
         circuit = options.build_circuit(n_components, n_latent)
 
     key_train, key_test = jax.random.split(jax.random.PRNGKey(seed))
@@ -178,7 +208,7 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
     else:
         from analysis.generative import SparseCoding
 
-        generative = SparseCoding(decoder, noise_std, "laplace", scale)
+        generative = SparseCoding(decoder, noise_std, prior, scale, prior_dof)
     reference_mean, reference_cov, diagnostics = _reference_posterior(generative, model, test_x, seed,
                                                                       n_reference_draws, progress)
 
@@ -249,7 +279,9 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
               "n_test": n_test, "n_reference_draws": n_reference_draws, "active_fraction": active_fraction,
               "patch_size": size, "patches": patches.attrs.get("config", ""), **options.__dict__}
     if model == "sparse":
-        config["prior_scale"] = scale
+        config.update(prior=prior, prior_scale=scale)
+        if prior == "student-t":
+            config["prior_dof"] = prior_dof
     else:
         config.update(contrast_shape=generative.contrast_shape, contrast_scale=generative.contrast_scale)
         data_vars["prior_cov"] = variable(latent_pair, generative.prior_cov, "1", "fitted prior covariance C of z")

@@ -65,10 +65,10 @@ def make_patches(seed: int, images=None, size: int = 16, n_patches: int = 50_000
     return ds
 
 
-def laplace_scale(whitened, n_latents: int, noise_std: float) -> float:
-    """The Laplace prior scale b at which a sparse-coding model with K unit-norm atoms and noise
-    sd sigma has the data's total variance: 2 b^2 K + D sigma^2 = sum of the data's variances
-    (a modelling choice: with sigma it sets how sparse the codes are)."""
+def _latent_variance(whitened, n_latents: int, noise_std: float) -> float:
+    """The variance per latent at which K unit-norm atoms and noise sd sigma give the data's
+    total variance: K v + D sigma^2 = sum of the data's variances (a modelling choice: with
+    sigma it sets how sparse the codes are)."""
     whitened = np.asarray(whitened, dtype=float)
     n_obs = whitened.shape[1]
     total_variance = float(whitened.var(0).sum())
@@ -76,7 +76,21 @@ def laplace_scale(whitened, n_latents: int, noise_std: float) -> float:
     if signal_variance <= 0:
         raise ValueError(f"noise_std {noise_std} explains all the data's variance ({total_variance:.3g} "
                          f"over {n_obs} components); choose a smaller one")
-    return float(np.sqrt(signal_variance / (2.0 * n_latents)))
+    return signal_variance / n_latents
+
+
+def laplace_scale(whitened, n_latents: int, noise_std: float) -> float:
+    """The Laplace prior scale b whose variance 2 b^2 is ``_latent_variance``'s: the sparse
+    model with K unit-norm atoms and noise sd sigma then has the data's total variance."""
+    return float(np.sqrt(_latent_variance(whitened, n_latents, noise_std) / 2.0))
+
+
+def student_t_scale(whitened, n_latents: int, noise_std: float, dof: float) -> float:
+    """The Student t prior scale b whose variance b^2 nu / (nu - 2) is ``_latent_variance``'s
+    (nu > 2: a t with fewer degrees of freedom has no variance to match)."""
+    if not dof > 2:
+        raise ValueError(f"prior_dof must be > 2 for the Student t's variance to match the data's, got {dof!r}")
+    return float(np.sqrt(_latent_variance(whitened, n_latents, noise_std) * (dof - 2.0) / dof))
 
 
 def sparse_dictionary(whitened, n_latents: int, noise_std: float, seed: int):

@@ -143,6 +143,10 @@ def _add_natural_images_parser(experiments) -> None:
                              "--latents)")
     images.add_argument("--noise-std", type=POSITIVE, default=0.3,
                         help="observation noise sd of the sparse model, whitened units")
+    images.add_argument("--sparse-prior", choices=("laplace", "student-t"), default="laplace",
+                        help="prior of the sparse model (student-t needs --learn-decoder)")
+    images.add_argument("--prior-dof", type=number(float, above=2), default=3.0,
+                        help="degrees of freedom of --sparse-prior student-t (> 2)")
     images.add_argument("--train-patches", type=COUNT, default=20_000, help="patches trained on (the first ones)")
     images.add_argument("--reference-draws", type=number(int, minimum=0), default=1000,
                         help="NUTS draws per chain (4 chains) of the sparse model's reference posterior; 0 skips it")
@@ -311,7 +315,7 @@ def experiment_call(args):
         kwargs = _experiment_kwargs(args)
         kwargs.update(patches=load_results(args.patches, ("patches",)), model=args.model,
                       n_components=args.components, n_train=args.train_patches,
-                      n_reference_draws=args.reference_draws)
+                      n_reference_draws=args.reference_draws, prior=args.sparse_prior, prior_dof=args.prior_dof)
         label = (f"{args.model} / {args.architecture} / charge {args.charge} / "
                  f"{'learned' if args.learn_decoder else 'fitted'} decoder")
     else:

@@ -145,6 +145,11 @@ def test_unstable_initial_dynamics_are_refused():
     (dict(charge="synapses"), "charge"),
     (dict(activity_form="l1"), "activity_form"),
     (dict(activity_form="absolute", activity_cost=np.array([[1.0, 0.5], [0.5, 1.0]])), "diagonal"),
+    (dict(activity_form="student-t", activity_dof=3.0, activity_cost=np.array([[1.0, 0.5], [0.5, 1.0]])),
+     "diagonal"),
+    (dict(activity_form="student-t"), "activity_dof"),
+    (dict(activity_dof=3.0), "activity_dof"),
+    (dict(activity_form="student-t", activity_dof=0.0), "activity_dof"),
     (dict(decoder_norm=1.0), "learned decoder only"),
     (dict(learn_decoder=True, decoder_norm=0.0), "decoder_norm"),
 ])
@@ -225,6 +230,33 @@ def test_absolute_activity_cost_is_the_expected_absolute_rate_of_the_gaussian_re
     exact = float(np.mean(folded @ weights))
     samples = np.asarray(circuit.sample(params, x, jax.random.PRNGKey(2), 20_000)["responses"])
     standard_error = np.std(np.abs(samples) @ weights) / np.sqrt(samples.shape[0] * samples.shape[1])
+    assert abs(term - exact) < 5 * standard_error, (term, exact, standard_error)
+
+
+def test_student_t_activity_cost_is_the_expected_negative_log_prior_of_the_gaussian_responses():
+    """activity_form 'student-t': the trained-on term is sum_k (nu + 1)/2 E log(1 + Q_kk r_k^2 / nu)
+    over r_k ~ N(m, s^2), computed here by 80-node Gauss-Hermite quadrature (exact to far below
+    the sampling error for this smooth integrand). The sampled term is within 5 SE of it (false
+    alarm 6e-7)."""
+    from circuits.learning import loss_terms
+
+    circuit = FeedforwardCircuit(3, 2)
+    params = circuit.init(jax.random.PRNGKey(0), noise_std=0.7)
+    params["input_bias"] = jnp.array([0.4, -1.1])
+    x = jnp.asarray(np.random.default_rng(0).normal(size=(5, 3)))
+    weights, dof = np.array([0.5, 2.0]), 3.0
+    objective = Objective(decoder=np.ones((3, 2)), decoding_precision=1.0, activity_cost=np.diag(weights),
+                          reliability=LogCost(), activity_form="student-t", activity_dof=dof)
+    config = TrainingConfig(noise_samples=20_000)
+    term = float(loss_terms(circuit, params, objective, x, jax.random.PRNGKey(1), config)["activity_cost"])
+    mean, sd = np.asarray(circuit.mean(params, x)), np.asarray(circuit.output_noise_std(params, x))
+    nodes, node_weights = np.polynomial.hermite_e.hermegauss(80)  # for the weight exp(-u^2 / 2)
+    responses = mean[..., None] + sd[..., None] * nodes  # (stimulus, neuron, node)
+    per_neuron = 0.5 * (dof + 1) * np.log1p(weights[:, None] * responses**2 / dof) @ node_weights / np.sqrt(2 * np.pi)
+    exact = float(np.mean(per_neuron.sum(-1)))
+    samples = np.asarray(circuit.sample(params, x, jax.random.PRNGKey(2), 20_000)["responses"])
+    per_sample = (0.5 * (dof + 1) * np.log1p(weights * samples**2 / dof)).sum(-1)
+    standard_error = np.std(per_sample) / np.sqrt(per_sample.size)
     assert abs(term - exact) < 5 * standard_error, (term, exact, standard_error)
 
 
