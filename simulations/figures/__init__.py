@@ -21,6 +21,7 @@ from simulations.figures import (
                                  emergence,
                                  noise_correlations,
                                  onset,
+                                 receptive_fields,
                                  spiking,
                                  spontaneous,
                                  ssn_dynamics,
@@ -31,4 +32,5 @@ __all__ = ["FIGURES", "make", "main_for"]
 
 #: name -> figure module, in gallery order.
 FIGURES = {module.NAME: module for module in (architectures, cost_families, emergence, contrast, onset, ssn_dynamics,
-                                              spontaneous, noise_correlations, spiking)}
+                                              spontaneous, noise_correlations, spiking,
+                                              receptive_fields)}

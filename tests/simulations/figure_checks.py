@@ -2,6 +2,7 @@
 
 import numpy as np
 from matplotlib.collections import Collection
+from matplotlib.image import AxesImage
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
@@ -19,6 +20,8 @@ def _drawn_data(figure):
                 data.append(np.asarray(artist.get_offsets(), dtype=float))
                 paths = artist.get_paths()
                 data.extend(np.asarray(path.vertices, dtype=float) for path in paths)
+            elif isinstance(artist, AxesImage):
+                data.append(np.asarray(artist.get_array(), dtype=float))
             elif isinstance(artist, Rectangle) and artist is not ax.patch:
                 data.append(np.array([artist.get_x(), artist.get_y(), artist.get_width(), artist.get_height()]))
     return data

@@ -8,17 +8,22 @@ random control 0.787-0.854 and ICA 0.957-0.970 on those seeds. The rest is recom
 
 import numpy as np
 import pytest
+from figure_checks import assert_reloads_to_same_plot
 
 from simulations.cli import main
+from simulations.figures import receptive_fields
 from simulations.natural_image_circuits import run_natural_images
 from simulations.natural_images import laplace_scale, make_patches
 from simulations.results import config_of, load, save
+
+# The receptive-field figure's quick size: the claim is checked on what --quick draws.
+SIZE, COMPONENTS, LATENTS, PATCHES, TRAIN_PATCHES = receptive_fields.SIZES[True]
 
 
 @pytest.fixture(scope="module")
 def patches(tmp_path_factory):
     path = tmp_path_factory.mktemp("patches") / "patches.nc"
-    save(make_patches(0, size=8, n_patches=12_000, n_components=16), path)
+    save(make_patches(receptive_fields.PATCH_SEED, size=SIZE, n_patches=PATCHES, n_components=COMPONENTS), path)
     return path
 
 
@@ -30,6 +35,10 @@ def patches(tmp_path_factory):
     (dict(n_train=11_990, n_test=16), "exceeds the file's 12000 patches"),
     (dict(active_fraction=1.0), "active_fraction"),
     (dict(noise_std=2.0), "noise_std 2.0 explains all the data's variance"),
+    (dict(prior="cauchy"), "prior must be one of"),
+    (dict(prior="student-t"), "--learn-decoder"),
+    (dict(prior="student-t", model="gsm", n_latent=16, learn_decoder=True), "--model sparse"),
+    (dict(prior="student-t", learn_decoder=True, prior_dof=2.0), "prior_dof"),
 ])
 def test_bad_options_are_refused_before_training(patches, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -50,8 +59,8 @@ def test_the_command_refuses_a_file_that_is_not_patches(tmp_path, capsys):
 @pytest.fixture(scope="module")
 def sparse_run(patches, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "sparse.nc"
-    assert main(["run", "natural-images", "--patches", str(patches), "--latents", "16", "--learn-decoder",
-                 "--train-patches", "10000", "--test-stimuli", "4", "--samples", "100",
+    assert main(["run", "natural-images", "--patches", str(patches), "--latents", str(LATENTS), "--learn-decoder",
+                 "--train-patches", str(TRAIN_PATCHES), "--test-stimuli", "4", "--samples", "100",
                  "--reference-draws", "1000", "--seed", "1", "--out", str(out), "--quiet"]) == 0
     return load(out)
 
@@ -87,6 +96,18 @@ def test_a_learned_dictionary_is_gabor_like_beyond_the_random_control(sparse_run
     assert float(ds["median_gabor_r_squared"]) > float(ds["control_median_gabor_r_squared"])
 
 
+def test_the_receptive_field_figure_draws_the_run_and_refuses_other_files(patches, sparse_run, tmp_path):
+    module = receptive_fields
+    ds = module.build(seed=1, quick=True, natural_image_results=sparse_run)
+    for name in ("basis_functions", "ica_basis_functions", "gabor_r_squared", "gabor_orientation", "active",
+                 "orientation_coverage", "median_gabor_r_squared", "control_median_gabor_r_squared"):
+        np.testing.assert_array_equal(ds[name].values, sparse_run[name].values)
+    assert config_of(ds)["steps"] == 15_000 and config_of(ds)["patch_size"] == SIZE
+    assert_reloads_to_same_plot(module, ds, tmp_path)
+    with pytest.raises(ValueError, match="natural_image_results"):
+        module.build(natural_image_results=load(patches))
+
+
 def test_the_sparse_reference_posterior_is_converged_nuts_of_the_learned_model(patches, sparse_run):
     """The reference is NUTS on the model the circuit decodes with, rebuilt here from the file
     (its learned dictionary, the noise, the Laplace scale recomputed from the training patches),
@@ -104,6 +125,30 @@ def test_the_sparse_reference_posterior_is_converged_nuts_of_the_learned_model(p
     again = nuts_posterior(model, ds["x"].values, 1, n_draws=1000, n_warmup=1000)
     np.testing.assert_allclose(ds["reference_mean"].values, again.mean, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ds["reference_cov"].values, again.cov, rtol=1e-9, atol=1e-12)
+
+
+def test_a_student_t_circuit_pays_its_prior_and_is_compared_with_nuts_on_the_t_model(patches, tmp_path):
+    """--sparse-prior student-t, from the command: the circuit pays the t prior's negative log
+    (the objective's term is tested against quadrature in tests/circuits/test_learning.py), the
+    scale matches the data's variance, and the reference is NUTS on the t model the file
+    describes, rebuilt here bit for bit (a Laplace reference would differ)."""
+    from analysis.generative import SparseCoding
+    from analysis.nuts import nuts_posterior
+    from simulations.natural_images import student_t_scale
+
+    out = tmp_path / "t.nc"
+    assert main(["run", "natural-images", "--patches", str(patches), "--latents", "4", "--components", "4",
+                 "--learn-decoder", "--sparse-prior", "student-t", "--prior-dof", "4", "--steps", "100",
+                 "--train-patches", "2000", "--test-stimuli", "2", "--samples", "20", "--reference-draws", "200",
+                 "--seed", "2", "--out", str(out), "--quiet"]) == 0
+    ds, config = load(out), config_of(load(out))
+    assert (config["prior"], config["prior_dof"]) == ("student-t", 4.0)
+    train = load(patches)["whitened"].values[:2000, :4].astype(float)
+    assert config["prior_scale"] == pytest.approx(student_t_scale(train, 4, 0.3, 4.0), rel=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(ds["decoder"].values, axis=0), 1.0, rtol=1e-6)
+    model = SparseCoding(ds["decoder"].values, config["noise_std"], "student-t", config["prior_scale"], 4.0)
+    again = nuts_posterior(model, ds["x"].values, 2, n_draws=200, n_warmup=200)
+    np.testing.assert_allclose(ds["reference_mean"].values, again.mean, rtol=1e-9, atol=1e-12)
 
 
 def test_the_gsm_circuit_is_compared_with_the_exact_posterior_of_the_fitted_model(patches):
@@ -124,3 +169,14 @@ def test_the_gsm_circuit_is_compared_with_the_exact_posterior_of_the_fitted_mode
     np.testing.assert_allclose(ds["reference_mean"].values, exact.mean, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ds["reference_cov"].values, exact.cov, rtol=1e-10, atol=1e-14)
     np.testing.assert_array_equal(ds["gabor_r_squared"].values, ds["ica_gabor_r_squared"].values)
+
+
+@pytest.mark.slow
+def test_the_receptive_field_figure_at_its_published_size():
+    """The gallery's figure (16 x 16 patches, 64 components, K = 64; about 3.5 min): the issue's
+    bar, median Gabor R^2 > 0.7 over active units, above the random control's and below ICA's
+    (gallery: 0.82, control 0.62, ICA 0.89; seeds 2 and 3 gave 0.841 and 0.855)."""
+    ds = receptive_fields.build(seed=1)
+    median = float(ds["median_gabor_r_squared"])
+    assert 0.7 < median < float(ds["ica_median_gabor_r_squared"])
+    assert median > float(ds["control_median_gabor_r_squared"])
