@@ -53,8 +53,10 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, natural_im
     model, learned decoder) to draw instead of training one."""
     run = natural_image_results if natural_image_results is not None else natural_image_run(seed, quick, progress)
     config = config_of(run)
-    if config.get("experiment") != "natural-images" or not config.get("learn_decoder"):
-        raise ValueError("natural_image_results must be a run natural-images Dataset with a learned decoder")
+    if config.get("experiment") != "natural-images" or config.get("model") != "sparse" \
+            or not config.get("learn_decoder"):
+        raise ValueError("natural_image_results must be a run natural-images Dataset of the sparse model with a "
+                         "learned decoder")
     unit_dims = ("pixel", "latent")
     data_vars = {
         "basis_functions": variable(unit_dims, run["basis_functions"].values, "ln I",
