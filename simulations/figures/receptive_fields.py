@@ -23,7 +23,7 @@ import numpy as np
 
 from analysis.plots import _label, new_panels
 from simulations.figures._common import figure_dataset, main_for
-from simulations.results import config_of, variable
+from simulations.results import config_of
 
 NAME = "receptive-fields"
 DESCRIPTION = "basis functions learned by a circuit on natural-image patches, their Gabor fits, and ICA's"
@@ -57,20 +57,11 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, natural_im
             or not config.get("learn_decoder"):
         raise ValueError("natural_image_results must be a run natural-images Dataset of the sparse model with a "
                          "learned decoder")
-    unit_dims = ("pixel", "latent")
-    data_vars = {
-        "basis_functions": variable(unit_dims, run["basis_functions"].values, "ln I",
-                                    "the circuit's decoder columns in pixel space"),
-        "ica_basis_functions": variable(("pixel", "ica_unit"), run["ica_basis_functions"].values, "ln I",
-                                        "ICA basis functions on the same patches, pixel space"),
-        "active": variable("latent", run["active"].values, "1", "units counted in the medians"),
-        "unit_activity": variable("latent", run["unit_activity"].values, "1",
-                                  "RMS mean response x decoder column norm"),
-    }
-    for name in ("gabor_r_squared", "gabor_orientation", "ica_gabor_r_squared", "control_gabor_r_squared",
-                 "orientation_coverage", "median_gabor_r_squared", "ica_median_gabor_r_squared",
-                 "control_median_gabor_r_squared", "active_units"):
-        data_vars[name] = run[name].variable
+    # The run's own variables, units and descriptions included.
+    data_vars = {name: run[name].variable for name in (
+        "basis_functions", "ica_basis_functions", "active", "unit_activity", "gabor_r_squared", "gabor_orientation",
+        "ica_gabor_r_squared", "control_gabor_r_squared", "orientation_coverage", "median_gabor_r_squared",
+        "ica_median_gabor_r_squared", "control_median_gabor_r_squared", "active_units")}
     coords = {name: run[name].variable for name in ("pixel", "latent", "ica_unit", "control_unit", "orientation_bin")}
     return figure_dataset(NAME, data_vars, coords, seed, quick, patch_size=config["patch_size"],
                           n_components=config["n_components"], n_latent=config["n_latent"],
