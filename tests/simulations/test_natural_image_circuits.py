@@ -86,14 +86,25 @@ def test_the_learned_dictionary_and_its_pixel_images_rebuild_from_the_patch_file
     assert int(ds["orientation_coverage"].sum()) == int(active.sum()) == int(ds["active_units"])
 
 
-def test_a_learned_dictionary_is_gabor_like_beyond_the_random_control(sparse_run):
-    """The README's claim at its size (8 x 8 patches, 16 components, K = 16, default training):
-    median Gabor R^2 of the active units' basis functions above 0.9 and above the random
-    control's (bar and false-alarm rate in the module docstring)."""
-    ds = sparse_run
-    assert config_of(ds)["steps"] == 15_000
-    assert float(ds["median_gabor_r_squared"]) > 0.9, float(ds["median_gabor_r_squared"])
-    assert float(ds["median_gabor_r_squared"]) > float(ds["control_median_gabor_r_squared"])
+@pytest.fixture(scope="module")
+def gabor_seed_runs(sparse_run):
+    """The run behind the Gabor claim on training seeds 1-3: seed 1 through the command (with
+    its NUTS reference), seeds 2 and 3 as the receptive-field figure trains them (no reference;
+    the claim is about the basis functions)."""
+    return {1: sparse_run, **{seed: receptive_fields.natural_image_run(seed, quick=True) for seed in (2, 3)}}
+
+
+def test_a_learned_dictionary_is_gabor_like_beyond_the_random_control(gabor_seed_runs):
+    """The README's claim at its size (8 x 8 patches, 16 components, K = 16, default training)
+    on three training seeds: in each, the median Gabor R^2 of the active units' basis
+    functions is above 0.9 and above the random control's (bar and false-alarm rate, 3e-12
+    for the three, in the module docstring). Catches an undertrained dictionary (3000 steps:
+    0.807)."""
+    for seed, ds in gabor_seed_runs.items():
+        assert config_of(ds)["steps"] == 15_000 and config_of(ds)["patch_size"] == SIZE
+        median = float(ds["median_gabor_r_squared"])
+        assert median > 0.9, (seed, median)
+        assert median > float(ds["control_median_gabor_r_squared"]), seed
 
 
 def test_the_receptive_field_figure_draws_the_run_and_refuses_other_files(patches, sparse_run, tmp_path):
