@@ -97,9 +97,11 @@ class GSMFit:
 
 
 def fit_gsm(x, A, contrast_shape: float = 2.0, contrast_scale: float = 0.5, n_nodes: int = 64,
-            max_iterations: int = 200, tolerance: float = 1e-6, prior_cov=None, noise_var=None) -> GSMFit:
+            max_iterations: int = 200, tolerance: float = 1e-6, prior_cov=None, noise_var=None,
+            fit_noise: bool = True) -> GSMFit:
     """ML prior covariance C and isotropic noise variance sigma^2 of a GSM with filters ``A``
     (D, K) and a fixed Gamma contrast prior, by EM on the rows of ``x`` (N, D).
+    ``fit_noise=False`` keeps sigma^2 at ``noise_var`` (required then) and fits C given it.
 
     The EM is exact for the contrast on ``n_nodes`` quantile nodes (a finite scale mixture);
     evaluate the fitted model with ``gsm_log_likelihood``'s finer default. Stops when an
@@ -120,6 +122,8 @@ def fit_gsm(x, A, contrast_shape: float = 2.0, contrast_scale: float = 0.5, n_no
     nodes = contrast_nodes(contrast_shape, contrast_scale, n_nodes)
     check.count("max_iterations", max_iterations, 1)
     prior_cov = np.eye(n_latent) if prior_cov is None else check.positive_definite("prior_cov", prior_cov, n_latent)
+    if not fit_noise and noise_var is None:
+        raise ValueError("noise_var must be given when fit_noise is False")
     noise_var = 0.1 * float(x.var(0).mean()) if noise_var is None else float(check.positive("noise_var", noise_var))
     sq_norm = (x**2).sum(1)
     history, converged = [], False
@@ -149,8 +153,9 @@ def fit_gsm(x, A, contrast_shape: float = 2.0, contrast_scale: float = 0.5, n_no
         prior_cov = T @ (second_moment / n_data) @ T.T
         prior_cov = 0.5 * (prior_cov + prior_cov.T)
         gram = T.T @ A.T @ A @ T
-        expected_residual = sq_norm.sum() - 2.0 * cross + np.sum(gram * weighted_second_moment)
-        noise_var = float(expected_residual / (n_data * n_obs))
+        if fit_noise:
+            expected_residual = sq_norm.sum() - 2.0 * cross + np.sum(gram * weighted_second_moment)
+            noise_var = float(expected_residual / (n_data * n_obs))
     model = GaussianScaleMixture(A, prior_cov, np.sqrt(noise_var), contrast_shape, contrast_scale)
     if not converged:
         history.append(float(gsm_log_likelihood(x, model, len(nodes)).mean()))

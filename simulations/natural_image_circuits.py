@@ -13,7 +13,8 @@ The generative model is learned from the patches (``simulations.natural_images``
     only) it decodes with scikit-learn's MAP dictionary of the same model. The reference
     posterior, of the model the circuit decodes with, is sampled by NUTS (``analysis.nuts``).
 ``gsm``
-    A Gaussian scale mixture with ICA filters, then C and the noise by EM. The circuit decodes
+    A Gaussian scale mixture with ICA filters and the noise sd fixed at ``noise_std``, then C
+    by EM given it (``fit_noise`` fits the noise by ML as well). The circuit decodes
     with the fitted filters (or learns its own), the contrast integrated over the fitted prior,
     pays 1/2 r^T C^-1 r, and has input-gated noise (as in ``run_gsm``). The reference is the
     exact posterior of the model it decodes with (quadrature over the contrast).
@@ -43,6 +44,7 @@ from circuits.learning import Objective, train
 from simulations.experiments import (
     _METRIC_DESCRIPTIONS,
     _METRIC_UNITS,
+    PARAMETER_DIMS,
     TRACKED_PARAMETERS,
     _history_variables,
     _sample_responses,
@@ -56,13 +58,17 @@ from simulations.natural_images import (
     sparse_dictionary,
     student_t_scale,
 )
-from simulations.results import new_dataset, scalar, variable
+from simulations.results import new_dataset, parameter_variables, scalar, variable
 from simulations.tasks import CircuitOptions, contrast_quadrature
 
 __all__ = ["run_natural_images", "MODELS", "SPARSE_PRIORS", "basis_function_fits", "LEARNED_DICTIONARY_STEPS"]
 
 MODELS = ("sparse", "gsm")
 SPARSE_PRIORS = ("laplace", "student-t")
+
+# The rate experiments' parameter dims, in this file's names for the input and second latent axes.
+_RENAMED_DIMS = {"obs": "component", "latent_": "latent_2"}
+_PARAMETER_DIMS = {name: tuple(_RENAMED_DIMS.get(dim, dim) for dim in dims) for name, dims in PARAMETER_DIMS.items()}
 
 #: Default training steps when the circuit learns its decoder. The dictionary learns slowly:
 #: on 16 x 16 patches (64 components, K = 64, seed 1) the median Gabor R^2 of the basis
@@ -115,8 +121,8 @@ def _reference_posterior(generative, model: str, observed: np.ndarray, seed: int
 def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_latent: int = 32,
                        n_components: int | None = None, noise_std: float = 0.3, n_train: int = 20_000,
                        n_test: int = 16, n_reference_draws: int = 1000, active_fraction: float = 0.1,
-                       prior: str = "laplace", prior_dof: float = 3.0, progress: bool = True,
-                       **circuit_options) -> xr.Dataset:
+                       prior: str = "laplace", prior_dof: float = 3.0, fit_noise: bool = False,
+                       progress: bool = True, **circuit_options) -> xr.Dataset:
     """Train a circuit on whitened patches under a model learned from them (module docstring).
 
     Parameters
@@ -126,7 +132,11 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
         equal the components used).
     n_latent : K, representation neurons. n_components : D, leading whitened components used
         (default all in the file).
-    noise_std : observation noise sd of the sparse model, whitened units (the GSM fits its own).
+    noise_std : observation noise sd, whitened units: the sparse model's, and the GSM's, whose
+        C is then fitted by EM given it.
+    fit_noise : GSM only, fit the noise sd by ML too. On complete ICA filters it goes to about
+        0.01 (8 x 8 patches, 12 components), a decoding precision near 10^4 that the circuits
+        cannot train under, which is why the GSM's noise is fixed by default.
     prior, prior_dof : the sparse model's prior, ``"laplace"`` or ``"student-t"`` with
         ``prior_dof`` > 2 degrees of freedom (the t needs ``learn_decoder``: there is no MAP
         dictionary for it here).
@@ -155,6 +165,8 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
     positive("noise_std", noise_std)
     if not 0 <= active_fraction < 1:
         raise ValueError(f"active_fraction must lie in [0, 1), got {active_fraction!r}")
+    if fit_noise and model != "gsm":
+        raise ValueError("fit_noise (--fit-noise) is for --model gsm: the sparse model's noise is --noise-std")
     if prior not in SPARSE_PRIORS:
         raise ValueError(f"prior must be one of {SPARSE_PRIORS}, got {prior!r}")
     if prior == "student-t":
@@ -175,7 +187,7 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
         if n_latent != n_components:
             raise ValueError(f"the GSM's ICA filters are complete: n_latent ({n_latent}) must equal the components "
                              f"used ({n_components})")
-        generative = _ica_gsm(train_x, seed)
+        generative = _ica_gsm(train_x, seed, None if fit_noise else noise_std)
         fitted_filters = generative.A
         nodes, weights = contrast_quadrature(generative.contrast_shape, generative.contrast_scale)
         objective = Objective(decoder=initial_decoder if options.learn_decoder else generative.A,
@@ -254,6 +266,7 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
                                                  "median Gabor R^2, random control"),
         "active_units": scalar(int(active.sum()), "units", "active units"),
         **_history_variables(history),
+        **parameter_variables(params, dims=_PARAMETER_DIMS),
         **diagnostics,
     }
     if reference_mean is not None:
@@ -273,11 +286,17 @@ def run_natural_images(seed: int, patches: xr.Dataset, model: str = "sparse", n_
               "ica_unit": variable("ica_unit", np.arange(ica.shape[1]), "1", "ICA component"),
               "control_unit": variable("control_unit", np.arange(n_latent), "1", "random control filter"),
               "orientation_bin": variable("orientation_bin", np.arange(8) * np.pi / 8, "rad", "bin centre"),
-              "step": variable("step", np.arange(1, len(history["loss"]) + 1), "1", "optimiser step")}
+              "step": variable("step", np.arange(1, len(history["loss"]) + 1), "1", "optimiser step"),
+              "first_layer": variable("first_layer", np.arange(np.shape(params["input_bias"])[0]), "1",
+                                      "neuron of the first layer (hidden for a multi-layer circuit)")}
+    if "hidden_log_noise_std" in params:
+        coords["hidden"] = variable("hidden", np.arange(np.shape(params["hidden_log_noise_std"])[0]), "1",
+                                    "hidden neuron")
     config = {"experiment": "natural-images", "seed": seed, "model": model, "n_latent": n_latent,
               "n_components": n_components, "noise_std": _noise_std(generative), "n_train": n_train,
               "n_test": n_test, "n_reference_draws": n_reference_draws, "active_fraction": active_fraction,
-              "patch_size": size, "patches": patches.attrs.get("config", ""), **options.__dict__}
+              "patch_size": size, "patches": patches.attrs.get("config", ""), "fit_noise": fit_noise,
+              **options.__dict__}
     if model == "sparse":
         config.update(prior=prior, prior_scale=scale)
         if prior == "student-t":

@@ -127,11 +127,14 @@ def _split(patches: xr.Dataset, n_components: int, components_name: str, n_fit: 
     return whitened[:n_fit], whitened[-n_held_out:]
 
 
-def _ica_gsm(train: np.ndarray, seed: int):
-    """A GSM with complete ICA filters, then C and the noise by EM (``analysis.gsm_fit``)."""
+def _ica_gsm(train: np.ndarray, seed: int, noise_std: float | None = None):
+    """A GSM with complete ICA filters, then C and the noise by EM (``analysis.gsm_fit``), or C
+    alone with the noise sd fixed at ``noise_std`` (whitened units)."""
     from analysis.gsm_fit import fit_gsm, ica_filters
 
-    return fit_gsm(train, ica_filters(train, seed)).model
+    if noise_std is None:
+        return fit_gsm(train, ica_filters(train, seed)).model
+    return fit_gsm(train, ica_filters(train, seed), noise_var=noise_std**2, fit_noise=False).model
 
 
 def _latent_coords(n_latents: int) -> dict:
@@ -229,6 +232,25 @@ def posterior_reference(patches: xr.Dataset, model: str, n_latents: int, seed: i
     return ds
 
 
+def stimulus_ensembles(patches: xr.Dataset, natural: np.ndarray, rng: np.random.Generator) -> dict:
+    """Berkes et al.'s (2011) stimulus ensembles in the whitened space of ``patches``: the
+    natural patches ``natural`` (S, D) as given, and as many sinusoidal gratings and white-noise
+    patches (``analysis.patches``) processed the same way (DC removed, the file's whitening onto
+    its D leading components) and scaled to the natural patches' mean squared whitened norm."""
+    from analysis.patches import gratings, white_noise
+
+    n_stimuli, n_components = natural.shape
+    size = int(round(np.sqrt(patches.sizes["pixel"])))
+    target_norm = float(np.mean((natural**2).sum(1)))
+    whitening = patches["whitening_matrix"].values[:n_components]
+    ensembles = {"natural": natural}
+    artificial = {"gratings": gratings(size, n_stimuli, rng), "white-noise": white_noise(size, n_stimuli, rng)}
+    for name, stimuli in artificial.items():
+        projected = (stimuli - patches["mean_patch"].values) @ whitening.T
+        ensembles[name] = projected * np.sqrt(target_norm / np.mean((projected**2).sum(1)))
+    return ensembles
+
+
 def spontaneous_evoked_prediction(patches: xr.Dataset, n_latents: int, seed: int, n_stimuli: int = 200,
                                   n_fit: int = 10_000) -> xr.Dataset:
     """The exact GSM's prediction for Berkes et al.'s (2011) test on natural images.
@@ -245,22 +267,14 @@ def spontaneous_evoked_prediction(patches: xr.Dataset, n_latents: int, seed: int
     All distributions are compared by their moment-matched Gaussians (KL in nats).
     """
     from analysis.compare import gaussian_kl, mixture_moments
-    from analysis.patches import gratings, white_noise
 
     count("seed", seed, 0)
     count("n_stimuli", n_stimuli, 2)
     count("n_fit", n_fit, 2)
-    size = int(round(np.sqrt(patches.sizes["pixel"])))
     train, natural = _split(patches, count("n_latents", n_latents, 1), "n_latents", n_fit, n_stimuli, "n_stimuli")
     model = _ica_gsm(train, seed)
+    ensembles = stimulus_ensembles(patches, natural, np.random.default_rng(seed))
     target_norm = float(np.mean((natural**2).sum(1)))
-    whitening = patches["whitening_matrix"].values[:n_latents]
-    rng = np.random.default_rng(seed)
-    ensembles = {"natural": natural}
-    artificial = {"gratings": gratings(size, n_stimuli, rng), "white-noise": white_noise(size, n_stimuli, rng)}
-    for name, stimuli in artificial.items():
-        projected = (stimuli - patches["mean_patch"].values) @ whitening.T
-        ensembles[name] = projected * np.sqrt(target_norm / np.mean((projected**2).sum(1)))
     blank = model.posterior(np.zeros((1, n_latents)))
     spontaneous_mean, spontaneous_cov = blank.mean[0], blank.cov[0]
     names = list(ensembles)

@@ -142,7 +142,9 @@ def _add_natural_images_parser(experiments) -> None:
                         help="leading whitened components used, D (default: all in the file; gsm: equal to "
                              "--latents)")
     images.add_argument("--noise-std", type=POSITIVE, default=0.3,
-                        help="observation noise sd of the sparse model, whitened units")
+                        help="observation noise sd, whitened units (the GSM's C is fitted given it)")
+    images.add_argument("--fit-noise", action="store_true",
+                        help="gsm: fit the noise sd by ML as well (near 0 on complete ICA filters)")
     images.add_argument("--sparse-prior", choices=("laplace", "student-t"), default="laplace",
                         help="prior of the sparse model (student-t needs --learn-decoder)")
     images.add_argument("--prior-dof", type=number(float, above=2), default=3.0,
@@ -315,7 +317,8 @@ def experiment_call(args):
         kwargs = _experiment_kwargs(args)
         kwargs.update(patches=load_results(args.patches, ("patches",)), model=args.model,
                       n_components=args.components, n_train=args.train_patches,
-                      n_reference_draws=args.reference_draws, prior=args.sparse_prior, prior_dof=args.prior_dof)
+                      n_reference_draws=args.reference_draws, prior=args.sparse_prior, prior_dof=args.prior_dof,
+                      fit_noise=args.fit_noise)
         label = (f"{args.model} / {args.architecture} / charge {args.charge} / "
                  f"{'learned' if args.learn_decoder else 'fitted'} decoder")
     else:

@@ -22,9 +22,9 @@ from circuits.recurrent import RecurrentCircuit
 from circuits.reliability import make_cost
 from simulations.results import config_of, parameters_of
 
-__all__ = ["ARCHITECTURES", "DEFAULT_STEPS", "CircuitOptions", "trained_circuit", "default_loading_matrix",
-           "task_prior_cov", "linear_gaussian_model", "gsm_model", "contrast_quadrature", "check_options",
-           "refuse_learned_model", "DEFAULT_PRIOR_CORRELATION"]
+__all__ = ["ARCHITECTURES", "DEFAULT_STEPS", "CircuitOptions", "circuit_options_of", "trained_circuit",
+           "default_loading_matrix", "task_prior_cov", "linear_gaussian_model", "gsm_model", "contrast_quadrature",
+           "check_options", "refuse_learned_model", "DEFAULT_PRIOR_CORRELATION"]
 
 ARCHITECTURES = ("single-layer", "multi-layer", "recurrent")
 #: Training steps by charge when none are given (see ``CircuitOptions``).
@@ -132,15 +132,22 @@ class CircuitOptions:
 
 
 
+def circuit_options_of(config: dict) -> CircuitOptions:
+    """The ``CircuitOptions`` a results file's configuration records."""
+    return CircuitOptions(**{name: config[name] for name in CircuitOptions.__dataclass_fields__ if name in config})
+
+
 def trained_circuit(rate_results: xr.Dataset):
     """The circuit of a rate-circuit results file, rebuilt from its configuration, and its trained
     parameters: (circuit, params, config)."""
     config = config_of(rate_results)
-    if config.get("experiment") not in ("linear-gaussian", "gsm"):
-        raise ValueError(f"expected a linear-gaussian or gsm results file, got {config.get('experiment')!r}")
-    fields = {name: config[name] for name in CircuitOptions.__dataclass_fields__ if name in config}
-    circuit = CircuitOptions(**fields).build_circuit(config["n_input"], config["n_latent"],
-                                                     noise_gating=config["experiment"] == "gsm")
+    experiment = config.get("experiment")
+    if experiment not in ("linear-gaussian", "gsm", "natural-images"):
+        raise ValueError(f"expected a linear-gaussian, gsm or natural-images results file, got {experiment!r}")
+    # natural-images: the inputs are the whitened components; its GSM circuits gate their noise.
+    n_input = config["n_components"] if experiment == "natural-images" else config["n_input"]
+    gated = experiment == "gsm" or (experiment == "natural-images" and config["model"] == "gsm")
+    circuit = circuit_options_of(config).build_circuit(n_input, config["n_latent"], noise_gating=gated)
     return circuit, parameters_of(rate_results), config
 
 

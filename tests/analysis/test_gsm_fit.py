@@ -46,6 +46,20 @@ def test_em_never_lowers_the_likelihood_and_reaches_the_ml_fit(synthetic):
     assert difference.mean() > -5 * difference.std(ddof=1) / np.sqrt(difference.size)
 
 
+def test_with_the_noise_fixed_em_fits_the_prior_covariance_given_it(synthetic):
+    """The truth's noise sd (0.4) held fixed: sigma stays there, EM never lowers the likelihood,
+    and on its training data the fit does at least as well as the truth, which is in the
+    constrained family (the ML property again, now given sigma)."""
+    truth, train, _, _ = synthetic
+    fit = fit_gsm(train, truth.A, n_nodes=32, max_iterations=500, tolerance=1e-8, noise_var=0.16, fit_noise=False)
+    assert fit.converged and np.allclose(fit.model.noise_std, 0.4, rtol=1e-15)
+    assert np.diff(fit.log_likelihood).min() > -1e-10
+    assert fit.log_likelihood[-1] >= gsm_log_likelihood(train, truth, 32).mean() - 1e-6
+    np.testing.assert_allclose(fit.model.prior_cov, PRIOR_COV, atol=0.1)  # 20000 points: close, not exact
+    with pytest.raises(ValueError, match="noise_var must be given"):
+        fit_gsm(train, truth.A, fit_noise=False)
+
+
 def test_the_gsm_beats_the_gaussian_on_heavy_tailed_data_and_not_on_gaussian_data(synthetic):
     truth, train, held_out, fit = synthetic
     gain = gsm_log_likelihood(held_out, fit.model, 32) - gaussian_log_likelihood(held_out, np.cov(train, rowvar=False))

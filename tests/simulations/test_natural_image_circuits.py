@@ -39,6 +39,7 @@ def patches(tmp_path_factory):
     (dict(prior="student-t"), "--learn-decoder"),
     (dict(prior="student-t", model="gsm", n_latent=16, learn_decoder=True), "--model sparse"),
     (dict(prior="student-t", learn_decoder=True, prior_dof=2.0), "prior_dof"),
+    (dict(fit_noise=True), "fit_noise \\(--fit-noise\\) is for --model gsm"),
 ])
 def test_bad_options_are_refused_before_training(patches, kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -164,14 +165,27 @@ def test_a_student_t_circuit_pays_its_prior_and_is_compared_with_nuts_on_the_t_m
 
 def test_the_gsm_circuit_is_compared_with_the_exact_posterior_of_the_fitted_model(patches):
     """With ICA's filters as its decoder, the reference is the exact posterior (quadrature) of
-    the GSM the file describes, rebuilt here from the stored filters, C, noise and contrast prior."""
+    the GSM the file describes, rebuilt here from the stored filters, C, noise (fixed at
+    --noise-std) and contrast prior; the stored parameters rebuild the circuit, whose responses
+    to the held-out patches come out the same again."""
+    import jax
+    import jax.numpy as jnp
+
     from analysis.generative import GaussianScaleMixture
     from analysis.gsm_fit import ica_filters
+    from simulations.experiments import _sample_responses
+    from simulations.tasks import circuit_options_of, trained_circuit
 
     patch_file = load(patches)
     ds = run_natural_images(1, patch_file, model="gsm", n_latent=6, n_components=6, n_train=3000, n_test=3, steps=50,
                             samples=50, progress=False)
     config = config_of(ds)
+    assert config["noise_std"] == 0.3 and not config["fit_noise"]
+    circuit, params, _ = trained_circuit(ds)
+    again = _sample_responses(circuit, {name: jnp.asarray(value, jnp.float32) for name, value in params.items()},
+                              jnp.asarray(ds["x"].values), jax.random.split(jax.random.PRNGKey(1))[1],
+                              circuit_options_of(config))["responses"]
+    np.testing.assert_array_equal(np.asarray(again, dtype=float), ds["r"].values)
     train = patch_file["whitened"].values[:3000, :6].astype(float)
     np.testing.assert_allclose(ds["decoder"].values, ica_filters(train, 1), atol=1e-12)
     fitted = GaussianScaleMixture(ds["decoder"].values, ds["prior_cov"].values, config["noise_std"],
@@ -180,6 +194,14 @@ def test_the_gsm_circuit_is_compared_with_the_exact_posterior_of_the_fitted_mode
     np.testing.assert_allclose(ds["reference_mean"].values, exact.mean, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(ds["reference_cov"].values, exact.cov, rtol=1e-10, atol=1e-14)
     np.testing.assert_array_equal(ds["gabor_r_squared"].values, ds["ica_gabor_r_squared"].values)
+
+
+def test_the_gsm_noise_fitted_by_ml_goes_towards_zero(patches):
+    """--fit-noise: the ML noise of complete ICA filters on whitened patches is far below the
+    fixed default (the reason for the default; 0.011 on 12 components)."""
+    ds = run_natural_images(1, load(patches), model="gsm", n_latent=6, n_components=6, n_train=3000, n_test=2,
+                            steps=1, samples=20, fit_noise=True, progress=False)
+    assert config_of(ds)["fit_noise"] and config_of(ds)["noise_std"] < 0.1
 
 
 @pytest.mark.slow
