@@ -21,6 +21,8 @@ from simulations.figures import (
                                  emergence,
                                  noise_correlations,
                                  onset,
+                                 patch_contrast,
+                                 patch_spontaneous,
                                  receptive_fields,
                                  spiking,
                                  spontaneous,
@@ -33,4 +35,4 @@ __all__ = ["FIGURES", "make", "main_for"]
 #: name -> figure module, in gallery order.
 FIGURES = {module.NAME: module for module in (architectures, cost_families, emergence, contrast, onset, ssn_dynamics,
                                               spontaneous, noise_correlations, spiking,
-                                              receptive_fields)}
+                                              receptive_fields, patch_contrast, patch_spontaneous)}
