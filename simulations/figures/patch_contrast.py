@@ -24,6 +24,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from analysis.plots import _label, line_with_band, new_panels
 from simulations.figures._common import figure_dataset, index, main_for
@@ -141,15 +142,18 @@ def plot(ds):
                        label="exact posterior (fitted GSM)", color="k")
         line_with_band(ax, contrasts, ds[f"response_{moment}"].values, ds[f"response_{moment}_se"].values,
                        label="trained circuit", color="C1", marker="o")
-        ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())
         _label(ax, "contrast (patch scale factor)", "RMS mean" if moment == "mean" else "variance")
     ax = axes[0][2]
     line_with_band(ax, contrasts, ds["variance_ratio"].values, ds["variance_ratio_se"].values,
                    label="circuit / posterior", color="C1", marker="o")
     ax.axhline(1.0, color="0.6", lw=1)
-    ax.set_xscale("log")
     _label(ax, "contrast (patch scale factor)", "variance ratio")
+    for ax in axes[0]:
+        ax.set_xscale("log")
+        ax.set_xticks(contrasts, [f"{c:g}" for c in contrasts], minor=False)
+        ax.set_xticks([], minor=True)
     config = config_of(ds)
     figure.suptitle(f"{config['patch_size']} x {config['patch_size']} patches, GSM (noise sd "
                     f"{config['noise_std']:g}), single-layer gated circuit, {config['steps']} steps")

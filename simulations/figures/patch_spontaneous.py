@@ -115,7 +115,7 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, natural_im
 
 
 def plot(ds):
-    figure, axes = new_panels(1, 1)
+    figure, axes = new_panels(1, 1, panel_width=4.4)
     ax = axes[0][0]
     positions = np.arange(ds.sizes["ensemble"])
     for offset, source, label, color in ((-0.2, "posterior", "exact posterior (fitted GSM)", "0.3"),
@@ -123,7 +123,8 @@ def plot(ds):
         ax.bar(positions + offset, ds[f"{source}_kl"].values, width=0.4, yerr=ds[f"{source}_kl_se"].values,
                label=label, color=color, capsize=3)
     ax.set_xticks(positions, ds["ensemble"].values)
-    _label(ax, "stimulus ensemble", "KL(average evoked || spontaneous) (nats)")
+    _label(ax, "stimulus ensemble", "KL(evoked || spontaneous) (nats)")
+    ax.set_title("evoked: average over the ensemble", fontsize=9)
     ax.legend(fontsize=8)
     return figure
 
