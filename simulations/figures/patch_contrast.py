@@ -124,6 +124,11 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, natural_im
             data_vars[f"{source}_log_{moment}_change"] = scalar(values.mean(), "1", f"log of the {moment} {span}, "
                                                                 f"{what}, mean over patches")
             data_vars[f"{source}_log_{moment}_change_se"] = scalar(_se(values), "1", "its standard error over patches")
+    # The means at the highest contrast, paired over patches (both scale with the patch's norm).
+    excess = per_patch["response_mean"][-1] - per_patch["posterior_mean"][-1]
+    data_vars["mean_excess_at_highest"] = scalar(excess.mean(), "1", f"circuit minus posterior RMS mean at contrast "
+                                                 f"{CONTRASTS[-1]}, mean over patches")
+    data_vars["mean_excess_at_highest_se"] = scalar(_se(excess), "1", "its standard error over patches")
     ratio = per_patch["response_variance"] / per_patch["posterior_variance"]
     data_vars["variance_ratio"] = variable("contrast", ratio.mean(1), "1",
                                            "response over posterior variance, mean over patches")
