@@ -89,8 +89,9 @@ def test_patch_spontaneous_data_and_reload(gsm_runs, patches, spontaneous_figure
 
 
 def test_variance_falls_with_contrast_and_the_circuits_falls_more_steeply(contrast_figures):
-    """Catches a circuit whose noise gate did not train (variance flat in contrast), and one
-    that matches the posterior's fall (no excess)."""
+    """Catches a circuit whose noise gate did not train, and one that matches the posterior's
+    fall (no excess). Checked by hand on seed 1: after 1 training step instead of 3000 the
+    circuit's log variance change is +0.65 (SE 0.11), and the test fails."""
     for seed, ds in contrast_figures.items():
         posterior, response, excess = (float(ds[f"{source}_log_variance_change"])
                                        for source in ("posterior", "response", "excess"))
