@@ -12,10 +12,11 @@ gratings 0.60-0.72, white noise 2.0-2.1 nats); the circuit does not follow it (n
 False alarms. The patches are fixed (the data), so what varies between reruns is the training
 seed and the response samples (and, for the artificial ensembles, their draw): each test's
 margin is at least three times, and mostly over ten times, the spread across seeds 1-3 of the
-quantity it tests, so its false-alarm rate over seeds is about 1e-3 at worst (Gaussian). Against the sampling of patches (the SEs above) the tests ask for the variance
-claims at 2 SE (one-sided 2.3%) or more and for the exact ordering at 3 SE; the circuit's
-natural-patch divergence is tested against the exact model's only over seeds, because its
-bootstrap SE is as large as the difference (the gallery says so).
+quantity it tests, so its false-alarm rate over seeds is about 1e-3 at worst (Gaussian).
+Against the sampling of patches (the SEs above) the tests ask for the variance claims at
+2 SE (one-sided 2.3%) or more and for the exact ordering at 3 SE; the circuit's natural-patch
+divergence is tested against the exact model's only over seeds, because its bootstrap SE is
+as large as the difference (the gallery says so).
 """
 
 import jax.numpy as jnp
