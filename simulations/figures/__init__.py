@@ -22,6 +22,7 @@ from simulations.figures import (
                                  noise_correlations,
                                  onset,
                                  patch_contrast,
+                                 patch_noise_correlations,
                                  patch_spontaneous,
                                  receptive_fields,
                                  spiking,
@@ -35,4 +36,5 @@ __all__ = ["FIGURES", "make", "main_for"]
 #: name -> figure module, in gallery order.
 FIGURES = {module.NAME: module for module in (architectures, cost_families, emergence, contrast, onset, ssn_dynamics,
                                               spontaneous, noise_correlations, spiking,
-                                              receptive_fields, patch_contrast, patch_spontaneous)}
+                                              receptive_fields, patch_contrast, patch_spontaneous,
+                                              patch_noise_correlations)}

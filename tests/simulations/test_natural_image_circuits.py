@@ -163,29 +163,54 @@ def test_a_student_t_circuit_pays_its_prior_and_is_compared_with_nuts_on_the_t_m
     np.testing.assert_allclose(ds["reference_mean"].values, again.mean, rtol=1e-9, atol=1e-12)
 
 
+def _assert_the_file_rebuilds_the_circuit_and_its_responses(ds):
+    """The stored configuration and parameters rebuild the circuit, whose responses to the
+    held-out patches, from the run's test key, come out the same again."""
+    import jax
+    import jax.numpy as jnp
+
+    from simulations.experiments import _sample_responses
+    from simulations.tasks import circuit_options_of, trained_circuit
+
+    circuit, params, config = trained_circuit(ds)
+    again = _sample_responses(circuit, {name: jnp.asarray(value, jnp.float32) for name, value in params.items()},
+                              jnp.asarray(ds["x"].values), jax.random.split(jax.random.PRNGKey(config["seed"]))[1],
+                              circuit_options_of(config))["responses"]
+    np.testing.assert_array_equal(np.asarray(again, dtype=float), ds["r"].values)
+
+
+@pytest.mark.parametrize("model, architecture, charge", [
+    ("sparse", "multi-layer", "local"), ("sparse", "recurrent", "local"), ("gsm", "multi-layer", "responses"),
+    ("gsm", "single-layer", "local")])
+def test_every_architecture_and_charge_trains_on_patches_and_rebuilds_from_its_file(patches, model, architecture,
+                                                                                   charge):
+    """The architectures and charges beyond the figures' (single-layer and recurrent under the
+    response-entropy charge), at a wiring size: each trains, records which case it is in, and
+    rebuilds from its file."""
+    ds = run_natural_images(2, load(patches), model=model, n_latent=6, n_components=6, n_train=3000, n_test=2,
+                            steps=20, samples=20, n_reference_draws=0, architecture=architecture, charge=charge,
+                            progress=False)
+    config = config_of(ds)
+    assert (config["model"], config["architecture"], config["charge"]) == (model, architecture, charge)
+    assert ("hidden" in ds.dims) == (architecture == "multi-layer")
+    assert np.all(np.isfinite(ds["loss"].values))
+    _assert_the_file_rebuilds_the_circuit_and_its_responses(ds)
+
+
 def test_the_gsm_circuit_is_compared_with_the_exact_posterior_of_the_fitted_model(patches):
     """With ICA's filters as its decoder, the reference is the exact posterior (quadrature) of
     the GSM the file describes, rebuilt here from the stored filters, C, noise (fixed at
     --noise-std) and contrast prior; the stored parameters rebuild the circuit, whose responses
     to the held-out patches come out the same again."""
-    import jax
-    import jax.numpy as jnp
-
     from analysis.generative import GaussianScaleMixture
     from analysis.gsm_fit import ica_filters
-    from simulations.experiments import _sample_responses
-    from simulations.tasks import circuit_options_of, trained_circuit
 
     patch_file = load(patches)
     ds = run_natural_images(1, patch_file, model="gsm", n_latent=6, n_components=6, n_train=3000, n_test=3, steps=50,
                             samples=50, progress=False)
     config = config_of(ds)
     assert config["noise_std"] == 0.3 and not config["fit_noise"]
-    circuit, params, _ = trained_circuit(ds)
-    again = _sample_responses(circuit, {name: jnp.asarray(value, jnp.float32) for name, value in params.items()},
-                              jnp.asarray(ds["x"].values), jax.random.split(jax.random.PRNGKey(1))[1],
-                              circuit_options_of(config))["responses"]
-    np.testing.assert_array_equal(np.asarray(again, dtype=float), ds["r"].values)
+    _assert_the_file_rebuilds_the_circuit_and_its_responses(ds)
     train = patch_file["whitened"].values[:3000, :6].astype(float)
     np.testing.assert_allclose(ds["decoder"].values, ica_filters(train, 1), atol=1e-12)
     fitted = GaussianScaleMixture(ds["decoder"].values, ds["prior_cov"].values, config["noise_std"],
