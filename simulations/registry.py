@@ -33,10 +33,11 @@ def experiments() -> dict:
     from simulations.natural_image_circuits import run_natural_images
     from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
     from simulations.ssn_experiments import run_ssn
+    from simulations.synapse_experiments import run_synapses
 
     return {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann,
             "spiking-circuit": run_spiking_circuit, "implicit-em": run_implicit_em, "agop": run_agop,
-            "ssn": run_ssn, "natural-images": run_natural_images}
+            "ssn": run_ssn, "natural-images": run_natural_images, "synapses": run_synapses}
 
 
 _QUICK_HELP = "smoke run at small sizes (checks the pipeline, not the science)"
@@ -53,6 +54,7 @@ QUICK = {
     "agop": dict(dim=4),
     "ssn": dict(steps=10, n_images=8),
     "natural-images": dict(steps=200, samples=50, n_test=4, n_train=2000, n_reference_draws=100),
+    "synapses": dict(steps=300, n_train=2000, n_test=500, importance_epochs=1),
 }
 
 
@@ -154,6 +156,29 @@ def _add_natural_images_parser(experiments) -> None:
                         help="NUTS draws per chain (4 chains) of the sparse model's reference posterior; 0 skips it")
 
 
+def _add_synapses_parser(experiments) -> None:
+    from circuits.synapses import NOISE_KINDS, SAMPLING
+    from simulations.synapse_experiments import SYNAPSE_COSTS, TASKS
+
+    parser = experiments.add_parser("synapses", help="network of stochastic synapses, each paying its own "
+                                                     "reliability cost (Malkin et al. 2024)")
+    _add_common_options(parser)
+    parser.add_argument("--task", choices=TASKS, default="regression",
+                        help="regression: a linear model with a quadratic loss, whose diagonal Hessian is exact")
+    parser.add_argument("--cost", choices=SYNAPSE_COSTS, default="power",
+                        help="per-synapse cost: c sigma^-rho (power) or -c log sigma (log)")
+    parser.add_argument("--cost-strength", type=POSITIVE, default=1e-3, help="c (> 0)")
+    parser.add_argument("--cost-exponent", type=POSITIVE, default=None,
+                        help="rho (> 0) of the power cost: 1/2 calcium efflux, 2/3 vesicle membrane, 4/3 actin, "
+                             "2 trafficking")
+    parser.add_argument("--noise", choices=NOISE_KINDS, default="per-synapse",
+                        help="an sd per synapse, or one shared by the network (the published control)")
+    parser.add_argument("--sample-per", choices=SAMPLING, default="example",
+                        help="draw the weights afresh per example, or once per minibatch (the published protocol)")
+    parser.add_argument("--inputs", type=number(int, minimum=2), default=40, help="regression inputs (synapses)")
+    parser.add_argument("--steps", type=COUNT, default=None, help="training steps (default 10000)")
+
+
 def _clamp(text: str) -> dict[int, int]:
     """``"0=1,1=0"`` -> {0: 1, 1: 0}; ``"none"`` -> {}."""
     if text.strip().lower() == "none":
@@ -235,6 +260,7 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     _add_boltzmann_parser(experiments)
     _add_spiking_circuit_parser(experiments)
     _add_natural_images_parser(experiments)
+    _add_synapses_parser(experiments)
     implicit = experiments.add_parser("implicit-em", help="gradient learning as EM on a Gaussian mixture")
     _add_common_options(implicit)
     implicit.add_argument("--plot", default=None, help="also write the log-likelihood plot here")
@@ -311,6 +337,11 @@ def experiment_call(args):
         kwargs = dict(rate_results=args.rate_results, seed=args.seed, n_trials=args.trials, window=args.window,
                       neuron=args.neuron, target=args.target, progress=not args.quiet)
         label = f"{args.neuron} neurons from {args.rate_results}"
+    elif args.experiment == "synapses":
+        kwargs = dict(seed=args.seed, task=args.task, cost=args.cost, cost_strength=args.cost_strength,
+                      cost_exponent=args.cost_exponent, noise=args.noise, per=args.sample_per, n_input=args.inputs,
+                      steps=args.steps, progress=not args.quiet)
+        label = f"{args.task} / {args.noise} noise / {args.cost} cost"
     elif args.experiment == "natural-images":
         from simulations.results import load_results
 
@@ -324,8 +355,8 @@ def experiment_call(args):
     else:
         kwargs, label = _experiment_kwargs(args), args.architecture
     if getattr(args, "quick", False):
-        explicit_steps = kwargs.get("steps") if args.experiment in ("linear-gaussian", "gsm",
-                                                                     "natural-images") else None
+        explicit_steps = kwargs.get("steps") if args.experiment in ("linear-gaussian", "gsm", "natural-images",
+                                                                     "synapses") else None
         kwargs.update(QUICK[args.experiment])
         if explicit_steps is not None:
             kwargs["steps"] = explicit_steps

@@ -28,6 +28,7 @@ from simulations.figures import (
                                  spiking,
                                  spontaneous,
                                  ssn_dynamics,
+                                 synapse_data,
 )
 from simulations.figures._common import main_for, make
 
@@ -37,4 +38,4 @@ __all__ = ["FIGURES", "make", "main_for"]
 FIGURES = {module.NAME: module for module in (architectures, cost_families, emergence, contrast, onset, ssn_dynamics,
                                               spontaneous, noise_correlations, spiking,
                                               receptive_fields, patch_contrast, patch_spontaneous,
-                                              patch_noise_correlations)}
+                                              patch_noise_correlations, synapse_data)}
