@@ -203,12 +203,15 @@ class SynapseTraining:
 def _chunk(network, objective, training, params, opt_state, x, target, keys):
     optimizer = training.optimizer()
 
+    def total(p, x_batch, target_batch, key):
+        terms = objective.terms(network, p, x_batch, target_batch, key)
+        return terms["loss"], terms
+
     def step(carry, key):
         p, state = carry
         key_batch, key_noise = jax.random.split(key)
         pick = jax.random.randint(key_batch, (training.batch_size,), 0, x.shape[0])
-        (_, terms), grads = jax.value_and_grad(lambda q: (lambda t: (t["loss"], t))(
-            objective.terms(network, q, x[pick], target[pick], key_noise)), has_aux=True)(p)
+        (_, terms), grads = jax.value_and_grad(total, has_aux=True)(p, x[pick], target[pick], key_noise)
         updates, state = optimizer.update(grads, state, p)
         return (optax.apply_updates(p, updates), state), terms
 
