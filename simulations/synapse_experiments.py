@@ -63,15 +63,18 @@ def regression_task(rng: np.random.Generator, n_input: int, n_examples: int, sca
     return x, y[:, None], scales
 
 
-def loglog_slope(x, y, rng: np.random.Generator, groups=None, n_bootstrap: int = N_BOOTSTRAP) -> dict:
-    """Least-squares slope of log y on log x, with a 95% bootstrap interval: resampling the
-    ``groups`` (e.g. postsynaptic neurons: one row each of (groups, members) arrays), or the
-    points when there are none. Returns ``slope``, ``low``, ``high``."""
+def loglog_slope(x, y, rng: np.random.Generator, by_row: bool = False, n_bootstrap: int = N_BOOTSTRAP) -> dict:
+    """Least-squares slope of log y on log x, with a 95% bootstrap interval. The bootstrap
+    resamples the points, or with ``by_row`` the rows of (rows, members) arrays (e.g. one row
+    per postsynaptic neuron, whose synapses are not independent). Returns ``slope``, ``low``,
+    ``high``."""
     x, y = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
-    if groups is None:
-        x, y = x.reshape(-1, 1), y.reshape(-1, 1)  # every point its own group
+    if not by_row:
+        x, y = x.reshape(-1, 1), y.reshape(-1, 1)  # every point its own row
+    elif x.ndim != 2:
+        raise ValueError(f"by_row needs (rows, members) arrays, got shape {x.shape}")
 
     def slope(rows):
         xs, ys = x[rows].ravel(), y[rows].ravel()

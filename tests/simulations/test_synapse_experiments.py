@@ -34,6 +34,15 @@ def test_loglog_slope_of_an_exact_power_law(rng):
     assert fit["low"] == pytest.approx(-0.7, abs=1e-9) and fit["high"] == pytest.approx(-0.7, abs=1e-9)
     with pytest.raises(ValueError, match="same shape"):
         loglog_slope(x, x[:3], rng)
+    # Rows (postsynaptic neurons) with the same inputs and their own offsets: every resample of
+    # rows has the slope exactly; resampling points instead would not keep the rows together.
+    rows_x = np.tile(x, (3, 1))
+    rows_y = np.array([[1.0], [2.0], [5.0]]) * rows_x**-0.7
+    by_row = loglog_slope(rows_x, rows_y, rng, by_row=True)
+    assert by_row["low"] == pytest.approx(-0.7, abs=1e-9) and by_row["high"] == pytest.approx(-0.7, abs=1e-9)
+    assert loglog_slope(rows_x, rows_y, rng)["high"] > -0.7 + 1e-3
+    with pytest.raises(ValueError, match="by_row"):
+        loglog_slope(x, x, rng, by_row=True)
 
 
 def test_variance_falls_with_the_exact_hessian_as_the_theory_says_for_every_exponent(per_synapse_runs):
