@@ -94,12 +94,12 @@ def relation_statistics(noise, signal, orientation_difference) -> np.ndarray:
     return np.array([slope(noise, signal), slope(noise, orientation_difference), *binned])
 
 
-def _statistics(circuit_noise, posterior_cov, tuning, posterior_mean, orientation_difference, active):
-    """Per-pair correlations (circuit and posterior) and their relation statistics, for
-    per-patch inputs (patch first); pairs of active units only."""
+def _statistics(circuit_noise, posterior_noise, tuning, posterior_mean, orientation_difference, active):
+    """Per-pair correlations (circuit and posterior) and their relation statistics, from
+    per-patch noise correlations, trial-averaged responses and posterior means (patch first);
+    pairs of active units only."""
     keep = _pairs(active[:, None] & active[None, :])
-    noise = {"circuit": _pairs(circuit_noise.mean(0))[keep],
-             "posterior": _pairs(correlation_from_cov(posterior_cov).mean(0))[keep]}
+    noise = {"circuit": _pairs(circuit_noise.mean(0))[keep], "posterior": _pairs(posterior_noise.mean(0))[keep]}
     signal = {"circuit": _pairs(correlation_from_cov(np.cov(tuning, rowvar=False)))[keep],
               "posterior": _pairs(correlation_from_cov(np.cov(posterior_mean, rowvar=False)))[keep]}
     relations = {source: relation_statistics(noise[source], signal[source], orientation_difference[keep])
@@ -123,17 +123,19 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, natural_im
     responses = run["r"].values  # (patch, trial, latent)
     per_patch_noise = noise_correlations(responses, trial_axis=1)
     tuning = responses.mean(1)
-    posterior_mean, posterior_cov = run["reference_mean"].values, run["reference_cov"].values
+    posterior_mean = run["reference_mean"].values
+    per_patch_posterior = correlation_from_cov(run["reference_cov"].values)
     active = run["active"].values.astype(bool)
     difference = orientation_differences(run["gabor_orientation"].values)
-    noise, signal, relations = _statistics(per_patch_noise, posterior_cov, tuning, posterior_mean, difference, active)
+    noise, signal, relations = _statistics(per_patch_noise, per_patch_posterior, tuning, posterior_mean, difference,
+                                           active)
 
     # Bootstrap over held-out patches: every per-pair and relation statistic recomputed.
     rng = np.random.default_rng(seed)
     draws = {source: [] for source in ("circuit", "posterior", "excess")}
     noise_draws = {source: [] for source in ("circuit", "posterior")}
     for pick in rng.integers(0, responses.shape[0], (N_BOOTSTRAP, responses.shape[0])):
-        boot_noise, _, boot = _statistics(per_patch_noise[pick], posterior_cov[pick], tuning[pick],
+        boot_noise, _, boot = _statistics(per_patch_noise[pick], per_patch_posterior[pick], tuning[pick],
                                           posterior_mean[pick], difference, active)
         for source in noise_draws:
             draws[source].append(boot[source])
