@@ -24,12 +24,13 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["DATA_DIR", "load_ko2013", "load_sjostrom2001", "correlation_statistics", "log_log_fit",
-           "predicted_variability_slopes", "MECHANISM_EXPONENTS"]
+           "loglog_slope", "predicted_variability_slopes", "MECHANISM_EXPONENTS"]
 
 DATA_DIR = Path(__file__).parent / "data" / "synapse_experiments"
 _LICENCE = "CC BY 4.0, as redistributed with Malkin, O'Donnell, Houghton & Aitchison (2024), eLife 12:RP92595"
 #: rho of the power-law reliability cost for each mechanism (Malkin et al. 2024).
 MECHANISM_EXPONENTS = {"calcium efflux": 0.5, "vesicle membrane": 2 / 3, "actin": 4 / 3, "trafficking": 2.0}
+N_BOOTSTRAP = 1000
 
 
 def _read(name: str, **options):
@@ -91,6 +92,32 @@ def correlation_statistics(x, y) -> dict:
             "spearman_rho": float(spearman.statistic), "spearman_p": float(spearman.pvalue), "n": int(x.size)}
 
 
+def _slope(x, y) -> float:
+    """Least-squares slope of y on x (with an intercept)."""
+    centred = x - x.mean()
+    return float(centred @ (y - y.mean()) / (centred @ centred))
+
+
+def loglog_slope(x, y, rng: np.random.Generator, by_row: bool = False,
+                 n_bootstrap: int = N_BOOTSTRAP) -> dict:
+    """Least-squares slope of log y on log x, with a 95% bootstrap interval. The bootstrap
+    resamples the points, or with ``by_row`` the rows of (rows, members) arrays (e.g. one row
+    per postsynaptic neuron, whose synapses are not independent). Returns ``slope``, ``low``,
+    ``high``."""
+    x, y = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
+    if x.shape != y.shape:
+        raise ValueError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
+    if not by_row:
+        x, y = x.reshape(-1, 1), y.reshape(-1, 1)  # every point its own row
+    elif x.ndim != 2:
+        raise ValueError(f"by_row needs (rows, members) arrays, got shape {x.shape}")
+
+    picks = rng.integers(0, x.shape[0], (n_bootstrap, x.shape[0]))
+    draws = [_slope(x[rows].ravel(), y[rows].ravel()) for rows in picks]
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {"slope": _slope(x.ravel(), y.ravel()), "low": float(low), "high": float(high)}
+
+
 def log_log_fit(x, y) -> dict:
     """Least-squares slope and intercept of log y on log x, the slope's standard error, and
     ``correlation_statistics`` of the logs (x, y > 0)."""
@@ -99,7 +126,7 @@ def log_log_fit(x, y) -> dict:
         raise ValueError("log_log_fit needs positive x and y")
     log_x, log_y = np.log(x), np.log(y)
     centred = log_x - log_x.mean()
-    slope = float(centred @ (log_y - log_y.mean()) / (centred @ centred))
+    slope = _slope(log_x, log_y)
     intercept = float(log_y.mean() - slope * log_x.mean())
     residual = log_y - intercept - slope * log_x
     slope_se = float(np.sqrt(residual @ residual / (x.size - 2) / (centred @ centred)))

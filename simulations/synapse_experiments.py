@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from analysis.synapse_data import loglog_slope
 from circuits._validation import count, positive
 from circuits.reliability import LogCost, PowerLawCost
 from circuits.synapses import (
@@ -41,11 +42,10 @@ from circuits.synapses import (
 )
 from simulations.results import new_dataset, scalar, variable
 
-__all__ = ["run_synapses", "TASKS", "SYNAPSE_COSTS", "loglog_slope", "regression_task"]
+__all__ = ["run_synapses", "TASKS", "SYNAPSE_COSTS", "regression_task"]
 
 TASKS = ("regression",)
 SYNAPSE_COSTS = ("power", "log")
-N_BOOTSTRAP = 1000
 #: Training of the regression task. At the default 4000 steps of batch 128 the sds of the
 #: least and most important synapses were still 40-50% from their optima (rho = 2 and 1/2,
 #: c = 1e-3); with these, within 1% (2026-12-06).
@@ -61,29 +61,6 @@ def regression_task(rng: np.random.Generator, n_input: int, n_examples: int, sca
     x = rng.normal(size=(n_examples, n_input)) * scales
     y = x @ weights + noise_std * rng.normal(size=n_examples)
     return x, y[:, None], scales
-
-
-def loglog_slope(x, y, rng: np.random.Generator, by_row: bool = False, n_bootstrap: int = N_BOOTSTRAP) -> dict:
-    """Least-squares slope of log y on log x, with a 95% bootstrap interval. The bootstrap
-    resamples the points, or with ``by_row`` the rows of (rows, members) arrays (e.g. one row
-    per postsynaptic neuron, whose synapses are not independent). Returns ``slope``, ``low``,
-    ``high``."""
-    x, y = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
-    if not by_row:
-        x, y = x.reshape(-1, 1), y.reshape(-1, 1)  # every point its own row
-    elif x.ndim != 2:
-        raise ValueError(f"by_row needs (rows, members) arrays, got shape {x.shape}")
-
-    def slope(rows):
-        xs, ys = x[rows].ravel(), y[rows].ravel()
-        xs = xs - xs.mean()
-        return float(xs @ (ys - ys.mean()) / (xs @ xs))
-
-    draws = [slope(rng.integers(0, x.shape[0], x.shape[0])) for _ in range(n_bootstrap)]
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return {"slope": slope(np.arange(x.shape[0])), "low": float(low), "high": float(high)}
 
 
 def _cost(cost: str, cost_strength: float, cost_exponent: float | None):

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 from figure_checks import assert_reloads_to_same_plot
 
-from analysis.synapse_data import log_log_fit
+from analysis.synapse_data import log_log_fit, loglog_slope
 from simulations.cli import main
 from simulations.figures import synapse_data
 from simulations.results import config_of, load
-from simulations.synapse_experiments import loglog_slope, run_synapses
+from simulations.synapse_experiments import run_synapses
 
 EXPONENTS = (0.5, 2 / 3, 4 / 3, 2.0)  # calcium efflux, vesicle membrane, actin, trafficking
 
