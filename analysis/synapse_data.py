@@ -102,20 +102,26 @@ def loglog_slope(x, y, rng: np.random.Generator, by_row: bool = False,
                  n_bootstrap: int = N_BOOTSTRAP) -> dict:
     """Least-squares slope of log y on log x, with a 95% bootstrap interval. The bootstrap
     resamples the points, or with ``by_row`` the rows of (rows, members) arrays (e.g. one row
-    per postsynaptic neuron, whose synapses are not independent). Returns ``slope``, ``low``,
-    ``high``."""
-    x, y = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
+    per postsynaptic neuron, whose synapses are not independent). Points where x or y is not
+    positive are left out (a synapse from a unit that never fires has importance 0). Returns
+    ``slope``, ``low``, ``high`` and ``n_points``, the points fitted; raises ValueError with
+    fewer than 3."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     if x.shape != y.shape:
         raise ValueError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
     if not by_row:
         x, y = x.reshape(-1, 1), y.reshape(-1, 1)  # every point its own row
     elif x.ndim != 2:
         raise ValueError(f"by_row needs (rows, members) arrays, got shape {x.shape}")
+    kept = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
+    if kept.sum() < 3:
+        raise ValueError(f"loglog_slope needs at least 3 points with positive x and y, got {int(kept.sum())}")
+    x, y = np.log(np.where(kept, x, 1.0)), np.log(np.where(kept, y, 1.0))
 
     picks = rng.integers(0, x.shape[0], (n_bootstrap, x.shape[0]))
-    draws = [_slope(x[rows].ravel(), y[rows].ravel()) for rows in picks]
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return {"slope": _slope(x.ravel(), y.ravel()), "low": float(low), "high": float(high)}
+    draws = [_slope(x[rows][kept[rows]], y[rows][kept[rows]]) for rows in picks]
+    low, high = np.nanpercentile(draws, [2.5, 97.5])
+    return {"slope": _slope(x[kept], y[kept]), "low": float(low), "high": float(high), "n_points": int(kept.sum())}
 
 
 def log_log_fit(x, y) -> dict:

@@ -52,10 +52,16 @@ class SynapticNetwork:
     layer_sizes : (inputs, hidden..., outputs), each >= 1. Hidden layers are rectified
         (ReLU), the output layer linear.
     noise : ``"per-synapse"`` (an sd per weight) or ``"uniform"`` (one sd for the network).
+    max_weight_std : None (sds unbounded) or an upper bound on every sd, in weight units.
+        A power cost falls for ever as sigma grows, so a synapse the loss ignores (from a unit
+        that never fires) has no finite optimum; the bound gives it one. The sd is
+        1 / (1 / max_weight_std + exp(-log_weight_std)), exp(log_weight_std) far below the
+        bound: a reparameterisation, so an optimum below the bound does not move.
     """
 
     layer_sizes: tuple[int, ...]
     noise: str = "per-synapse"
+    max_weight_std: float | None = None
 
     def __post_init__(self):
         sizes = tuple(self.layer_sizes)
@@ -66,6 +72,8 @@ class SynapticNetwork:
         object.__setattr__(self, "layer_sizes", sizes)
         if self.noise not in NOISE_KINDS:
             raise ValueError(f"noise (--noise) must be one of {', '.join(NOISE_KINDS)}; got {self.noise!r}")
+        if self.max_weight_std is not None:
+            object.__setattr__(self, "max_weight_std", positive("max_weight_std", self.max_weight_std))
 
     @property
     def n_layers(self) -> int:
@@ -76,29 +84,38 @@ class SynapticNetwork:
         return sum(pre * post for pre, post in zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True))
 
     def init(self, key, noise_std: float = 0.05) -> dict:
-        """Weight means N(0, 1 / pre) (variance-preserving), zero biases, every sd at ``noise_std``.
+        """Weight means N(0, 1 / pre) (variance-preserving), zero biases, every sd at ``noise_std``
+        (below ``max_weight_std`` when that is set).
 
         Keys: ``weight_mean_<l>`` (post, pre), ``bias_<l>`` (post,), and ``log_weight_std_<l>``
         (post, pre) per layer, or one ``log_weight_std`` () for uniform noise.
         """
         positive("noise_std", noise_std)
+        if self.max_weight_std is not None and noise_std >= self.max_weight_std:
+            raise ValueError(f"noise_std ({noise_std:g}) must be below max_weight_std ({self.max_weight_std:g})")
+        log_std = np.log(noise_std if self.max_weight_std is None else 1 / (1 / noise_std - 1 / self.max_weight_std))
         params = {}
         for layer, (key_layer, pre, post) in enumerate(zip(jax.random.split(key, self.n_layers),
                                                            self.layer_sizes[:-1], self.layer_sizes[1:], strict=True)):
             params[f"weight_mean_{layer}"] = jax.random.normal(key_layer, (post, pre)) / np.sqrt(pre)
             params[f"bias_{layer}"] = jnp.zeros(post)
             if self.noise == "per-synapse":
-                params[f"log_weight_std_{layer}"] = jnp.full((post, pre), np.log(noise_std))
+                params[f"log_weight_std_{layer}"] = jnp.full((post, pre), log_std)
         if self.noise == "uniform":
-            params["log_weight_std"] = jnp.asarray(np.log(noise_std))
+            params["log_weight_std"] = jnp.asarray(log_std)
         return params
 
     def weight_std(self, params) -> list:
         """The sd of every synapse, one (post, pre) array per layer."""
         shapes = [(post, pre) for pre, post in zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True)]
         if self.noise == "uniform":
-            return [jnp.broadcast_to(jnp.exp(params["log_weight_std"]), shape) for shape in shapes]
-        return [jnp.exp(params[f"log_weight_std_{layer}"]) for layer in range(self.n_layers)]
+            return [jnp.broadcast_to(self._std(params["log_weight_std"]), shape) for shape in shapes]
+        return [self._std(params[f"log_weight_std_{layer}"]) for layer in range(self.n_layers)]
+
+    def _std(self, log_std):
+        if self.max_weight_std is None:
+            return jnp.exp(log_std)
+        return 1 / (1 / self.max_weight_std + jnp.exp(-log_std))
 
     def mean_output(self, params, x):
         """Output of the network with every weight at its mean: (n, outputs)."""
@@ -180,23 +197,45 @@ def optimal_weight_variance(hessian_diag, cost) -> np.ndarray:
 @dataclass(frozen=True)
 class SynapseTraining:
     """Adam on minibatches drawn with replacement; the step size decays exponentially from
-    ``learning_rate`` to ``final_learning_rate`` over ``steps``."""
+    ``learning_rate`` to ``final_learning_rate`` over ``steps``.
+
+    std_learning_rate : None (the same) or the starting step size of the log sds, which
+        decays by the same factor. Adam moves a parameter at most about one step size per
+        step, and the optimal sds of a deep network span decades, so they need larger steps
+        than the weight means. Their Adam forgets old squared gradients faster (b2 = 0.99,
+        not 0.999): a cost gradient falls as sigma^-rho while the sd grows, and a long memory
+        of the large early gradients shrinks the later steps (an ignored synapse's sd stopped
+        at 3 of a bound of 5 with b2 = 0.999, and reached it with 0.99; measured).
+    """
 
     steps: int = 4000
     batch_size: int = 128
     learning_rate: float = 0.01
     final_learning_rate: float = 1e-4
     steps_per_chunk: int = 100
+    std_learning_rate: float | None = None
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "steps_per_chunk"):
             count(name, getattr(self, name), 1)
         positive("learning_rate", self.learning_rate)
         positive("final_learning_rate", self.final_learning_rate)
+        if self.std_learning_rate is not None:
+            positive("std_learning_rate", self.std_learning_rate)
+
+    def _adam(self, learning_rate, b2=0.999):
+        return optax.adam(optax.exponential_decay(learning_rate, transition_steps=self.steps,
+                                                  decay_rate=self.final_learning_rate / self.learning_rate), b2=b2)
 
     def optimizer(self):
-        return optax.adam(optax.exponential_decay(self.learning_rate, transition_steps=self.steps,
-                                                  decay_rate=self.final_learning_rate / self.learning_rate))
+        if self.std_learning_rate is None:
+            return self._adam(self.learning_rate)
+
+        def kind(params):
+            return {name: "std" if name.startswith("log_weight_std") else "mean" for name in params}
+
+        return optax.multi_transform({"mean": self._adam(self.learning_rate),
+                                      "std": self._adam(self.std_learning_rate, b2=0.99)}, kind)
 
 
 @partial(jax.jit, static_argnums=(0, 2))

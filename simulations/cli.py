@@ -43,8 +43,9 @@ _METRIC_ORDER = ("median_gabor_r_squared", "ica_median_gabor_r_squared", "contro
                  "em_iterations", "em_seconds", "gradient_seconds", "gradient_iterations_to_1pct",
                  "final_relative_gap", "em_escape_iterations", "relu_top_direction_cosine",
                  "rfm_top_direction_cosine", "variability_top_in_span_A", "ssn_loss_mean", "ssn_loss_log_sd",
-                 "ssn_loss_covariance", "slope_variance_on_hessian", "slope_variance_on_hessian_low",
-                 "slope_variance_on_hessian_high", "slope_variance_on_importance", "test_loss", "test_loss_at_mean")
+                 "ssn_loss_covariance", "test_accuracy", "test_accuracy_at_mean", "rms_weight_std",
+                 "slope_variance_on_hessian_0", "slope_variance_on_hessian_0_low",
+                 "slope_variance_on_hessian_0_high", "slope_variance_on_importance_0", "test_loss", "test_loss_at_mean")
 
 
 def build_parser() -> argparse.ArgumentParser:

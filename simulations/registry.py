@@ -164,7 +164,8 @@ def _add_synapses_parser(experiments) -> None:
                                                      "reliability cost (Malkin et al. 2024)")
     _add_common_options(parser)
     parser.add_argument("--task", choices=TASKS, default="regression",
-                        help="regression: a linear model with a quadratic loss, whose diagonal Hessian is exact")
+                        help="regression: a linear model with a quadratic loss, whose diagonal Hessian is exact; "
+                             "digits: scikit-learn's 8x8 digits, 64-100-100-10; mnist: 784-100-100-10 from --data-dir")
     parser.add_argument("--cost", choices=SYNAPSE_COSTS, default="power",
                         help="per-synapse cost: c sigma^-rho (power) or -c log sigma (log)")
     parser.add_argument("--cost-strength", type=POSITIVE, default=1e-3, help="c (> 0)")
@@ -176,7 +177,12 @@ def _add_synapses_parser(experiments) -> None:
     parser.add_argument("--sample-per", choices=SAMPLING, default="example",
                         help="draw the weights afresh per example, or once per minibatch (the published protocol)")
     parser.add_argument("--inputs", type=number(int, minimum=2), default=40, help="regression inputs (synapses)")
-    parser.add_argument("--steps", type=COUNT, default=None, help="training steps (default 10000)")
+    parser.add_argument("--steps", type=COUNT, default=None,
+                        help="training steps (default 10000 for regression, 8000 for the classifiers)")
+    parser.add_argument("--data-dir", default=None,
+                        help="folder with the four MNIST IDX files (train-images-idx3-ubyte ..., plain or .gz)")
+    parser.add_argument("--max-weight-std", type=POSITIVE, default=None,
+                        help="upper bound on every synapse's sd (default: none for regression, 1 for the classifiers)")
 
 
 def _clamp(text: str) -> dict[int, int]:
@@ -340,7 +346,8 @@ def experiment_call(args):
     elif args.experiment == "synapses":
         kwargs = dict(seed=args.seed, task=args.task, cost=args.cost, cost_strength=args.cost_strength,
                       cost_exponent=args.cost_exponent, noise=args.noise, per=args.sample_per, n_input=args.inputs,
-                      steps=args.steps, progress=not args.quiet)
+                      steps=args.steps, data_dir=args.data_dir, max_weight_std=args.max_weight_std,
+                      progress=not args.quiet)
         label = f"{args.task} / {args.noise} noise / {args.cost} cost"
     elif args.experiment == "natural-images":
         from simulations.results import load_results

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from circuits.reliability import PowerLawCost
-from circuits.synapses import SynapseTraining, SynapticNetwork, SynapticObjective, optimal_weight_variance
+from circuits.synapses import (
+    SynapseTraining,
+    SynapticNetwork,
+    SynapticObjective,
+    optimal_weight_variance,
+    train_synapses,
+)
 
 
 def _params(network, rng):
@@ -78,6 +84,7 @@ def test_optimal_variance_solves_the_first_order_condition():
     (dict(layer_sizes=(3,)), "layer_sizes needs"),
     (dict(layer_sizes=(3, 0)), "layer_sizes\\[1\\]"),
     (dict(layer_sizes=(3, 2), noise="per-neuron"), "noise \\(--noise\\)"),
+    (dict(layer_sizes=(3, 2), max_weight_std=0.0), "max_weight_std"),
 ])
 def test_bad_networks_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -91,3 +98,35 @@ def test_bad_objectives_and_training_are_refused():
         SynapticObjective("squared", PowerLawCost(1.0), per="epoch")
     with pytest.raises(ValueError, match="batch_size"):
         SynapseTraining(batch_size=0)
+    with pytest.raises(ValueError, match="std_learning_rate"):
+        SynapseTraining(std_learning_rate=-0.1)
+    with pytest.raises(ValueError, match="below max_weight_std"):
+        SynapticNetwork((3, 2), max_weight_std=0.5).init(jax.random.PRNGKey(0), noise_std=0.5)
+
+
+def test_a_bounded_sd_starts_where_asked_and_never_passes_the_bound(rng):
+    network = SynapticNetwork((3, 2), max_weight_std=0.5)
+    np.testing.assert_allclose(np.asarray(network.weight_std(network.init(jax.random.PRNGKey(0), 0.2))[0]), 0.2,
+                               rtol=1e-6)
+    log_std = jnp.asarray([-30.0, 0.0, 30.0])
+    np.testing.assert_allclose(np.asarray(network._std(log_std)), [np.exp(-30.0), 1 / 3, 0.5], rtol=1e-6)
+
+
+def test_an_ignored_synapse_goes_to_the_bound_and_the_others_to_their_optimum():
+    """A power cost keeps falling as sigma grows: a synapse from an input that is always 0 has
+    no finite optimum and ends at the bound, while the used synapses reach the closed form
+    sigma^(2 + rho) = rho c / H (the bound reparameterises the sd, so an optimum below it does
+    not move). The sds take 10 times the means' steps: at the means' step size the ignored sd
+    stopped at 0.91 after these steps (measured)."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(20_000, 3)) * np.array([0.5, 2.0, 0.0])
+    y = x @ np.array([1.0, -1.0, 0.0]) + rng.normal(size=20_000)
+    network = SynapticNetwork((3, 1), max_weight_std=5.0)
+    cost = PowerLawCost(2.0, 1.0, 2.0 * 1e-3)
+    training = SynapseTraining(steps=4000, batch_size=512, learning_rate=0.03, std_learning_rate=0.3)
+    params, _ = train_synapses(network, SynapticObjective("squared", cost), x, y[:, None], jax.random.PRNGKey(1),
+                               training)
+    sigma = np.asarray(network.weight_std(params)[0][0], dtype=float)
+    assert sigma[2] > 0.95 * 5.0
+    optimum = np.sqrt(optimal_weight_variance(np.mean(x[:, :2] ** 2, axis=0), cost))
+    np.testing.assert_allclose(sigma[:2], optimum, rtol=0.05)

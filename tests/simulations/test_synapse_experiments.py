@@ -43,6 +43,13 @@ def test_loglog_slope_of_an_exact_power_law(rng):
     assert loglog_slope(rows_x, rows_y, rng)["high"] > -0.7 + 1e-3
     with pytest.raises(ValueError, match="by_row"):
         loglog_slope(x, x, rng, by_row=True)
+    # Points with x or y <= 0 (a synapse from a silent unit) are left out, and counted.
+    spoiled_x, spoiled_y = x.copy(), 3 * x**-0.7
+    spoiled_x[:5], spoiled_y[5:10] = 0.0, -1.0
+    kept = loglog_slope(spoiled_x, spoiled_y, rng)
+    assert kept["slope"] == pytest.approx(-0.7, abs=1e-12) and kept["n_points"] == 40
+    with pytest.raises(ValueError, match="at least 3 points"):
+        loglog_slope(np.array([1.0, 2.0, 0.0]), np.ones(3), rng)
 
 
 def test_variance_falls_with_the_exact_hessian_as_the_theory_says_for_every_exponent(per_synapse_runs):
@@ -51,11 +58,11 @@ def test_variance_falls_with_the_exact_hessian_as_the_theory_says_for_every_expo
     instead of each synapse (then every sd is alike and the slope is 0). As measured, the four
     exponents' slopes are 0.05 to 0.3 apart, so a cost with any other of them fails."""
     for (seed, rho), ds in per_synapse_runs.items():
-        assert abs(float(ds["slope_variance_on_hessian"]) + 2 / (2 + rho)) < 0.03, (seed, rho)
+        assert abs(float(ds["slope_variance_on_hessian_0"]) + 2 / (2 + rho)) < 0.03, (seed, rho)
         np.testing.assert_allclose(ds["weight_std_0"].values, ds["optimal_weight_std_0"].values, rtol=0.05,
                                    err_msg=f"seed {seed}, rho {rho}")
-        assert float(ds["slope_variance_on_hessian_low"]) <= float(ds["slope_variance_on_hessian"]) \
-            <= float(ds["slope_variance_on_hessian_high"])
+        assert float(ds["slope_variance_on_hessian_0_low"]) <= float(ds["slope_variance_on_hessian_0"]) \
+            <= float(ds["slope_variance_on_hessian_0_high"])
 
 
 def test_the_published_importance_measure_gives_the_same_slope(per_synapse_runs):
@@ -63,7 +70,7 @@ def test_the_published_importance_measure_gives_the_same_slope(per_synapse_runs)
     residual is independent of the input): its slope is within 0.03 of the Hessian's
     (measured 0.002-0.014)."""
     for key, ds in per_synapse_runs.items():
-        assert abs(float(ds["slope_variance_on_importance"]) - float(ds["slope_variance_on_hessian"])) < 0.03, key
+        assert abs(float(ds["slope_variance_on_importance_0"]) - float(ds["slope_variance_on_hessian_0"])) < 0.03, key
 
 
 @pytest.mark.parametrize("rho", EXPONENTS)
@@ -115,3 +122,104 @@ def test_the_figure_holds_the_statistics_and_redraws(tmp_path):
                                                               ds["normalised_variability"].values)["slope"])
     np.testing.assert_allclose(ds["predicted_slope"].values, [-0.8, -0.75, -0.6, -0.5])
     assert_reloads_to_same_plot(synapse_data, ds, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def digits_run():
+    return run_synapses(1, task="digits", cost_exponent=2.0, cost_strength=1e-7, progress=False)
+
+
+def test_the_digits_network_classifies_well_at_a_small_cost(digits_run):
+    """The issue's bar: >= 95% held-out accuracy with per-synapse noise at small c, weights
+    drawn afresh for every image. Measured 98.1% on seed 1 (360 test images, SE 0.7 points:
+    the bar is 4 SE below it, a false alarm under 1e-4 from the test set's sampling)."""
+    assert float(digits_run["test_accuracy"]) >= 0.95
+    assert float(digits_run["test_accuracy_at_mean"]) >= 0.95
+    assert digits_run["weight_std_0"].dims == ("hidden_1", "input")
+    assert digits_run["weight_std_2"].dims == ("output", "hidden_2")
+    assert digits_run["weight_std_1"].shape == (100, 100)
+    # Only the output layer's Hessian is exact; every layer has its slopes with intervals.
+    assert "hessian_diag_2" in digits_run and "hessian_diag_0" not in digits_run
+    for layer in range(3):
+        for against in ("importance", "implied_learning_rate", "presynaptic_rate"):
+            name = f"slope_variance_on_{against}_{layer}"
+            assert float(digits_run[f"{name}_low"]) <= float(digits_run[name]) <= float(digits_run[f"{name}_high"])
+    assert float(digits_run["weight_std_1"].max()) <= 1.0  # MAX_WEIGHT_STD
+
+
+def test_on_digits_variance_falls_with_importance_but_not_as_the_power_law(digits_run):
+    """The README's negative result. Measured on seeds 1-3 at c = 1e-7, rho = 2: Spearman
+    correlation of sigma^2 and importance -0.56 to -0.79 per layer (bar -0.4, over 3 seed sds
+    away), log-log slopes -0.027 to -0.049 (sd 0.008) where the quadratic theory says -0.5:
+    the bar of -0.15 fails if the power law appeared or the sign turned."""
+    for layer in range(3):
+        assert float(digits_run[f"rank_correlation_variance_importance_{layer}"]) < -0.4, layer
+        assert -0.15 < float(digits_run[f"slope_variance_on_importance_{layer}"]) < 0, layer
+
+
+def test_per_synapse_noise_keeps_accuracy_that_uniform_noise_loses():
+    """At c = 1e-4, rho = 2, measured on seeds 1-4: per-synapse 0.883-0.933 (mean 0.912),
+    uniform 0.714-0.753 (mean 0.727); the difference's sd over seeds is 0.028, so the bar of
+    0.09 (half the measured 0.185) is over 3 sds below it (false alarm < 1e-3)."""
+    accuracy = {noise: float(run_synapses(1, task="digits", cost_exponent=2.0, cost_strength=1e-4, noise=noise,
+                                          progress=False)["test_accuracy"]) for noise in ("per-synapse", "uniform")}
+    assert accuracy["per-synapse"] - accuracy["uniform"] > 0.09, accuracy
+
+
+def test_the_output_layer_hessian_is_the_exact_second_derivative(rng):
+    """Against JAX's Hessian of the cross-entropy at the mean weights, synapse by synapse."""
+    import jax
+    import jax.numpy as jnp
+
+    from circuits.reliability import PowerLawCost
+    from circuits.synapses import SynapticNetwork, SynapticObjective
+    from simulations.synapse_experiments import _output_layer_hessian
+
+    network = SynapticNetwork((3, 4, 3))
+    params = network.init(jax.random.PRNGKey(0))
+    x, labels = jnp.asarray(rng.normal(size=(20, 3))), jnp.asarray(rng.integers(0, 3, 20))
+    objective = SynapticObjective("cross-entropy", PowerLawCost(1.0))
+
+    def loss(output_weights):
+        return objective.data_loss_at_mean(network, dict(params, weight_mean_1=output_weights), x, labels)
+
+    full = np.asarray(jax.hessian(loss)(params["weight_mean_1"]), dtype=float).reshape(12, 12)
+    np.testing.assert_allclose(_output_layer_hessian("cross-entropy", network, params, np.asarray(x)).ravel(),
+                               np.diag(full), rtol=1e-5)
+
+
+def _write_idx(path, array):
+    codes = {np.dtype(np.uint8): 0x08}
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + np.asarray(array.shape, ">u4").tobytes()
+    opener = __import__("gzip").open if str(path).endswith(".gz") else open
+    with opener(path, "wb") as file:
+        file.write(header + array.tobytes())
+
+
+def test_mnist_is_read_from_idx_files_and_refused_without_them(tmp_path, capsys, rng):
+    from simulations.synapse_experiments import MNIST_FILES, read_idx
+
+    images = rng.integers(0, 256, (40, 28, 28)).astype(np.uint8)
+    labels = rng.integers(0, 10, 40).astype(np.uint8)
+    for part, name in MNIST_FILES.items():
+        array = images if part.endswith("images") else labels
+        _write_idx(tmp_path / (name + (".gz" if part.startswith("train") else "")), array)
+    np.testing.assert_array_equal(read_idx(tmp_path / (MNIST_FILES["train_images"] + ".gz")), images)
+    (tmp_path / "bad").write_bytes(b"\x01\x02\x03\x04")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        read_idx(tmp_path / "bad")
+
+    out = tmp_path / "m.nc"
+    assert main(["run", "synapses", "--task", "mnist", "--data-dir", str(tmp_path), "--cost-exponent", "2",
+                 "--steps", "20", "--seed", "1", "--quiet", "--out", str(out)]) == 0
+    ds = load(out)
+    assert ds["weight_std_0"].shape == (100, 784) and config_of(ds)["n_test"] == 40
+
+    (tmp_path / MNIST_FILES["test_labels"]).unlink()
+    for argv, message in ((["--data-dir", str(tmp_path)], "t10k-labels-idx1-ubyte"), ([], "--data-dir")):
+        bad = tmp_path / "bad.nc"
+        assert main(["run", "synapses", "--task", "mnist", "--cost-exponent", "2", "--seed", "1", "--out", str(bad),
+                     *argv]) == 2
+        error = capsys.readouterr().err
+        assert error.startswith("error:") and message in error and error.count("\n") == 1, error
+        assert not bad.exists()
