@@ -32,8 +32,9 @@ LONGEST_FIRST = (
     "simulations/test_figures.py", "simulations/test_ssn_figures.py", "simulations/test_emergence.py",
     "simulations/test_patch_noise_correlations.py", "simulations/test_sweep.py",
     "simulations/test_spiking_experiments.py", "circuits/test_learning.py", "circuits/test_spiking.py",
-    "simulations/test_natural_image_circuits.py", "simulations/test_patch_signatures.py", "tests/test_examples.py",
-    "tests/test_benchmarks.py", "simulations/test_synapse_experiments.py", "simulations/test_experiments.py",
+    "simulations/test_natural_image_circuits.py", "simulations/test_patch_signatures.py",
+    "simulations/test_synapse_experiments.py", "tests/test_examples.py", "tests/test_benchmarks.py",
+    "simulations/test_experiments.py",
     "simulations/test_learning_experiments.py", "simulations/test_cli.py", "analysis/test_gsm_fit.py",
     "simulations/test_natural_images.py",
 )

@@ -188,6 +188,15 @@ def test_config_keys_use_the_run_options(tmp_path):
     assert SweepConfig.point_name({"architecture": "single-layer", "seed": 1}) == "architecture=single-layer_seed=1"
 
 
+def test_the_example_sweep_of_synapse_costs_is_a_valid_config():
+    """examples/sweeps/synapses_digits.toml: every point's options pass the run parser's checks."""
+    from pathlib import Path
+
+    config = read_config(Path(__file__).parents[2] / "examples" / "sweeps" / "synapses_digits.toml")
+    assert config.experiment == "synapses" and len(config.points()) == 22
+    assert config.fixed == {"task": "digits", "cost_exponent": 2.0}
+
+
 def test_a_running_scheduler_is_reached_by_address(client, tmp_path):
     config = _config(tmp_path / "remote", {"seed": [4]})
     assert run_sweep(config, scheduler=client.scheduler.address, progress=False)["done"] == 1
