@@ -16,6 +16,16 @@ neuron per latent). A circuit object holds only hyperparameters (frozen, validat
 trainable parameters are a dict of arrays (a JAX pytree) made by ``init``; noise sds are
 stored as logs so that they stay positive under unconstrained optimisation.
 
+Noise site (``noise_site``): ``"neurons"`` (the default, as above), ``"synapses"`` or
+``"both"``. Synaptic noise makes every input weight random, W_ij ~ N(M_ij, S_ij^2), drawn
+afresh for every trial (response sample), each synapse with its own sd S_ij (Malkin,
+O'Donnell, Houghton & Aitchison 2024). Given x the drive of neuron i is then exactly
+Gaussian, N(M_i . x, sum_j S_ij^2 x_j^2), independent across neurons (local
+reparameterisation, Kingma, Salimans & Welling 2015), so a single-layer linear circuit keeps
+a Gaussian response with a known, input-dependent variance: synaptic noise grows with the
+input, where neuron noise does not. Built for the single-layer linear circuit (through a
+nonlinearity or a second noisy layer the response would not be Gaussian).
+
 Noise gating (``noise_gating=True``): log sigma_i(x) = log sigma_i + sum_d G_id log(1 + x_d^2),
 an input-dependent gain on each neuron's noise (trained G, initialised at 0), which lets
 variability rise or fall with input contrast (as the posterior of a Gaussian scale
@@ -31,7 +41,9 @@ import jax.numpy as jnp
 
 from circuits._validation import count, positive
 
-__all__ = ["FeedforwardCircuit", "ACTIVATIONS"]
+__all__ = ["FeedforwardCircuit", "ACTIVATIONS", "NOISE_SITES"]
+
+NOISE_SITES = ("neurons", "synapses", "both")
 
 ACTIVATIONS = {
     "linear": lambda u: u,
@@ -51,7 +63,9 @@ class FeedforwardCircuit:
     n_output : K, representation neurons (one per latent).
     n_hidden : width of the noisy hidden layer; 0 for a single-layer circuit.
     activation : f, one of ``ACTIVATIONS`` (applied to the first layer's drive).
-    noise_gating : make the representation neurons' noise sd depend on the input.
+    noise_gating : make the representation neurons' noise sd depend on the input (their own
+        noise: ignored with ``noise_site="synapses"``, which has none).
+    noise_site : ``"neurons"``, ``"synapses"`` or ``"both"`` (module docstring).
     """
 
     n_input: int
@@ -59,6 +73,7 @@ class FeedforwardCircuit:
     n_hidden: int = 0
     activation: str = "linear"
     noise_gating: bool = False
+    noise_site: str = "neurons"
 
     def __post_init__(self):
         count("n_input", self.n_input, 1)
@@ -66,6 +81,23 @@ class FeedforwardCircuit:
         count("n_hidden", self.n_hidden, 0)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
+        if self.noise_site not in NOISE_SITES:
+            raise ValueError(f"noise_site (--noise-site) must be one of {', '.join(NOISE_SITES)}; "
+                             f"got {self.noise_site!r}")
+        if self.has_synaptic_noise and (self.n_hidden or self.activation != "linear"):
+            raise ValueError(f"noise_site (--noise-site) {self.noise_site!r} is built for the single-layer linear "
+                             f"circuit only (got {self.architecture}, activation {self.activation!r}): through a "
+                             "nonlinearity or a second noisy layer the response would not be Gaussian")
+        if self.noise_site == "synapses":
+            object.__setattr__(self, "noise_gating", False)  # gating acts on the neurons' own noise
+
+    @property
+    def has_synaptic_noise(self) -> bool:
+        return self.noise_site != "neurons"
+
+    @property
+    def has_neuron_noise(self) -> bool:
+        return self.noise_site != "synapses"
 
     @property
     def architecture(self) -> str:
@@ -76,7 +108,9 @@ class FeedforwardCircuit:
         return self.n_hidden > 0
 
     def init(self, key, noise_std: float = 0.5, weight_scale: float = 1.0) -> dict:
-        """Random initial parameters: Gaussian weights of variance weight_scale^2 / fan-in."""
+        """Random initial parameters: Gaussian weights of variance weight_scale^2 / fan-in;
+        each neuron's noise sd ``noise_std`` and each synapse's noise_std / sqrt(fan-in) (so a
+        unit input gives a synaptic drive of sd ``noise_std``)."""
         positive("noise_std", noise_std)
         keys = jax.random.split(key, 3)
         first_width = self.n_hidden or self.n_output
@@ -84,8 +118,12 @@ class FeedforwardCircuit:
             "input_weights": weight_scale * jax.random.normal(keys[0], (first_width, self.n_input))
             / jnp.sqrt(self.n_input),
             "input_bias": jnp.zeros(first_width),
-            "log_noise_std": jnp.full(self.n_output, jnp.log(noise_std)),
         }
+        if self.has_neuron_noise:
+            params["log_noise_std"] = jnp.full(self.n_output, jnp.log(noise_std))
+        if self.has_synaptic_noise:
+            params["input_log_weight_std"] = jnp.full((first_width, self.n_input),
+                                                      jnp.log(noise_std / jnp.sqrt(self.n_input)))
         if self.n_hidden:
             params["hidden_log_noise_std"] = jnp.full(self.n_hidden, jnp.log(noise_std))
             params["readout_weights"] = (weight_scale * jax.random.normal(keys[1], (self.n_output, self.n_hidden))
@@ -107,11 +145,27 @@ class FeedforwardCircuit:
         return first @ params["readout_weights"].T + params["readout_bias"]
 
     def output_noise_std(self, params, x):
+        """sd of the representation neurons' response noise given x, (n, K): their own noise
+        and, with synaptic noise, that of their input synapses, sqrt(sum_j S_ij^2 x_j^2)."""
+        variance = jnp.zeros((x.shape[0], self.n_output))
+        if self.has_neuron_noise:
+            variance = variance + self._own_noise_std(params, x) ** 2
+        if self.has_synaptic_noise:
+            variance = variance + x**2 @ self.synapse_noise_std(params)[0].T ** 2
+        return jnp.sqrt(variance)
+
+    def _own_noise_std(self, params, x):
         """sd of the representation neurons' own noise, (n, K)."""
         log_sd = jnp.broadcast_to(params["log_noise_std"], (x.shape[0], self.n_output))
         if self.noise_gating:
             log_sd = log_sd + jnp.log1p(x**2) @ params["gate_weights"].T
         return jnp.exp(log_sd)
+
+    def synapse_noise_std(self, params) -> list:
+        """The sd of every noisy synapse, one (post, pre) array per noisy layer ([] without)."""
+        if not self.has_synaptic_noise:
+            return []
+        return [jnp.exp(params["input_log_weight_std"])]
 
     def response_covariance(self, params, x):
         """Exact Cov(r | x), (n, K, K)."""
@@ -123,8 +177,10 @@ class FeedforwardCircuit:
         return own + (readout * hidden_var) @ readout.T
 
     def noise_sources(self, params, x) -> list:
-        """The sd of every independent noise source, each (n, ·): for per-neuron cost charging."""
-        sources = [self.output_noise_std(params, x)]
+        """The sd of every independent noise source, each (n, ·): for per-neuron (and
+        per-synapse) cost charging. A synapse's sd is the same for every input."""
+        sources = [self._own_noise_std(params, x)] if self.has_neuron_noise else []
+        sources += [jnp.broadcast_to(std, (x.shape[0], *std.shape)) for std in self.synapse_noise_std(params)]
         if self.n_hidden:
             sources.append(jnp.broadcast_to(jnp.exp(params["hidden_log_noise_std"]), (x.shape[0], self.n_hidden)))
         return sources

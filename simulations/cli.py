@@ -36,6 +36,7 @@ _METRIC_ORDER = ("median_gabor_r_squared", "ica_median_gabor_r_squared", "contro
                  "cov_relative_error", "noise_correlation_match", "noise_correlation_slope",
                  "noise_correlation_rms", "coverage_50", "coverage_90",
                  "variance_contrast_correlation", "response_variance_slope", "posterior_variance_slope",
+                 "response_variance_input_slope", "posterior_variance_input_slope",
                  "kl_final", "kl_floor_final", "kl_gibbs_final", "kl_slope", "kl_conditional",
                  "kl_conditional_floor", "autocorrelation_time", "simulated_seconds_per_second", "lif_fit_error",
                  "max_mean_error_sd", "rate_max_mean_error_sd", "mean_variance_ratio_to_rate",

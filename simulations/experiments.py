@@ -75,6 +75,10 @@ _METRIC_DESCRIPTIONS = {
     "noise_correlation_rms": "RMS difference of response noise correlations and posterior correlations",
     "coverage_50": "fraction of true latents in the responses' central 50% interval (exact: 0.5)",
     "coverage_90": "fraction of true latents in the responses' central 90% interval (exact: 0.9)",
+    "response_variance_input_slope": "least-squares slope over test stimuli of log mean response variance on "
+                                     "log |x|",
+    "posterior_variance_input_slope": "least-squares slope over test stimuli of log mean posterior variance on "
+                                      "log |x| (0 for the linear-Gaussian posterior)",
 }
 
 
@@ -99,7 +103,24 @@ def _circuit_outputs(circuit, params, x, responses: dict, posterior_mean, poster
                                          "1", "hidden-layer responses")
     metrics = compare_to_gaussian(np.asarray(responses["responses"], dtype=float), posterior_mean,
                                   posterior_cov, z_true)
+    metrics.update(variance_input_slopes(x, np.asarray(responses["responses"], dtype=float), posterior_cov))
     return data_vars, metrics
+
+
+def variance_input_slopes(x, responses, posterior_cov) -> dict:
+    """How response variability depends on the input: least-squares slopes, across stimuli, of
+    the log mean (over neurons) response variance on log |x|, for the samples (``responses``
+    (n, samples, K)) and the exact posterior (``posterior_cov``, (K, K) or (n, K, K)). Neuron
+    noise gives the linear-Gaussian posterior's slope of 0; synaptic noise grows with |x|."""
+    log_norm = np.log(np.linalg.norm(np.asarray(x, dtype=float), axis=1))
+    centred = log_norm - log_norm.mean()
+    exact = np.broadcast_to(posterior_cov, (len(log_norm), *np.shape(posterior_cov)[-2:]))
+    slopes = {}
+    for name, variance in (("response_variance_input_slope", responses.var(axis=1, ddof=1).mean(-1)),
+                           ("posterior_variance_input_slope", np.diagonal(exact, axis1=-2, axis2=-1).mean(-1))):
+        log_variance = np.log(variance)
+        slopes[name] = float(centred @ (log_variance - log_variance.mean()) / (centred @ centred))
+    return slopes
 
 
 def _parameter_coords(params) -> dict:
@@ -133,11 +154,11 @@ PARAMETER_DIMS = {
     "input_weights": ("first_layer", "obs"), "input_bias": ("first_layer",), "log_noise_std": ("latent",),
     "hidden_log_noise_std": ("hidden",), "readout_weights": ("latent", "hidden"), "readout_bias": ("latent",),
     "recurrent_weights": ("latent", "latent_"), "gate_weights": ("latent", "obs"), "decoder": ("obs", "latent"),
-    "log_decoding_precision": ("precision",),
+    "log_decoding_precision": ("precision",), "input_log_weight_std": ("first_layer", "obs"),
 }
 
 #: Parameters recorded during training (every 100 steps): the noise sds, to show they converge.
-TRACKED_PARAMETERS = ("log_noise_std", "hidden_log_noise_std")
+TRACKED_PARAMETERS = ("log_noise_std", "hidden_log_noise_std", "input_log_weight_std")
 
 
 def _history_variables(history) -> dict:

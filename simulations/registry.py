@@ -116,6 +116,10 @@ def _add_circuit_options(parser: argparse.ArgumentParser, latents: int = 4, inpu
                         help="charge the reliability cost on the response noise covariance (the entropy: the "
                              "ELBO), on every noisy neuron ('neurons', degenerate), or 'local': every noise "
                              "source pays for its own sd and every neuron for its own activity")
+    parser.add_argument("--noise-site", choices=("neurons", "synapses", "both"), default="neurons",
+                        help="where the noise is: each neuron's own, every input synapse's (w ~ N(mu, s^2) drawn "
+                             "per trial, each synapse paying its own cost under --charge neurons or local), or "
+                             "both (synapses: single-layer linear circuits only)")
     parser.add_argument("--activity-cost-hidden", type=NON_NEGATIVE, default=None,
                         help="activity cost of each hidden neuron under --charge local (multi-layer; default: "
                              "the output neurons' coefficient)")
@@ -297,7 +301,8 @@ def _experiment_kwargs(args) -> dict:
                   cost=args.cost, cost_strength=args.cost_strength, cost_exponent=args.cost_exponent,
                   cost_scale=args.cost_scale, charge=args.charge, steps=args.steps, samples=args.samples,
                   activity_cost_hidden=args.activity_cost_hidden, learn_decoder=args.learn_decoder,
-                  learn_precision=args.learn_precision, precision_shape=args.precision_shape)
+                  learn_precision=args.learn_precision, precision_shape=args.precision_shape,
+                  noise_site=args.noise_site)
     if getattr(args, "inputs", None) is not None:
         kwargs["n_input"] = args.inputs
     if getattr(args, "prior", None) is not None:

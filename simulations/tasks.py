@@ -16,7 +16,7 @@ from analysis.generative import GaussianScaleMixture, LinearGaussian
 from analysis.gsm_fit import contrast_nodes
 from analysis.linear_models import PRIORS, correlated_prior_cov
 from circuits._validation import count
-from circuits.feedforward import FeedforwardCircuit
+from circuits.feedforward import NOISE_SITES, FeedforwardCircuit
 from circuits.learning import CHARGES, PRECISION_SHAPES, TrainingConfig
 from circuits.recurrent import RecurrentCircuit
 from circuits.reliability import make_cost
@@ -48,6 +48,8 @@ class CircuitOptions:
     the local charge was measured 0.026 nats per input above the closed-form optimum, at 6000
     steps 0.0006; a recurrent circuit under the neurons charge 0.023, at 6000 steps 0.006).
     samples : response samples per test stimulus.
+    noise_site : ``neurons``, ``synapses`` or ``both`` (``circuits.feedforward``; the
+    single-layer circuit only for the last two).
     tau, dt : recurrent time constant and step, seconds; burn_in : seconds simulated from
     rest before a recurrent response is read.
 
@@ -73,6 +75,7 @@ class CircuitOptions:
     tau: float = 0.02
     dt: float = 0.001
     burn_in: float = 1.0
+    noise_site: str = "neurons"
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -109,13 +112,19 @@ class CircuitOptions:
         if self.precision_shape != "isotropic" and not self.learn_precision:
             raise ValueError("precision_shape (--precision-shape) applies to a learned precision only: "
                              "add --learn-precision")
+        if self.noise_site not in NOISE_SITES:
+            raise ValueError(f"noise_site (--noise-site) must be one of {', '.join(NOISE_SITES)}; "
+                             f"got {self.noise_site!r}")
+        if self.noise_site != "neurons" and (self.architecture != "single-layer" or self.activation != "linear"):
+            raise ValueError(f"noise_site (--noise-site) {self.noise_site!r} is built for the single-layer linear "
+                             f"circuit only, not {self.architecture} with activation {self.activation!r}")
 
     def build_circuit(self, n_input: int, n_output: int, noise_gating: bool = False):
         if self.architecture == "recurrent":
             return RecurrentCircuit(n_input, n_output, tau=self.tau, dt=self.dt)
         n_hidden = 0 if self.architecture == "single-layer" else (self.n_hidden or 2 * n_output)
         return FeedforwardCircuit(n_input, n_output, n_hidden=n_hidden, activation=self.activation,
-                                  noise_gating=noise_gating)
+                                  noise_gating=noise_gating, noise_site=self.noise_site)
 
     def training_config(self) -> TrainingConfig:
         return TrainingConfig(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate)

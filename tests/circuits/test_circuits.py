@@ -18,6 +18,8 @@ CIRCUITS = [
     FeedforwardCircuit(3, 2),
     FeedforwardCircuit(3, 2, activation="tanh", noise_gating=True),
     FeedforwardCircuit(3, 2, n_hidden=4, activation="relu"),
+    FeedforwardCircuit(3, 2, noise_site="synapses"),
+    FeedforwardCircuit(3, 2, noise_gating=True, noise_site="both"),
     RecurrentCircuit(3, 2),
 ]
 
@@ -128,6 +130,9 @@ def test_supralinear_circuit_runs_and_its_divergence_is_reported():
 @pytest.mark.parametrize("make, match", [
     (lambda: FeedforwardCircuit(0, 2), "n_input"),
     (lambda: FeedforwardCircuit(3, 2, activation="sigmoidish"), "activation"),
+    (lambda: FeedforwardCircuit(3, 2, noise_site="dendrites"), "noise_site \\(--noise-site\\)"),
+    (lambda: FeedforwardCircuit(3, 2, n_hidden=4, noise_site="synapses"), "single-layer linear"),
+    (lambda: FeedforwardCircuit(3, 2, activation="tanh", noise_site="both"), "single-layer linear"),
     (lambda: RecurrentCircuit(3, 2, tau=-0.01), "tau"),
     (lambda: RecurrentCircuit(3, 2, dt=0.01), "dt"),
     (lambda: RecurrentCircuit(3, 2, variant="chaotic"), "variant"),
@@ -136,3 +141,44 @@ def test_supralinear_circuit_runs_and_its_divergence_is_reported():
 def test_bad_circuit_hyperparameters_are_refused(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_synaptic_noise_is_weights_drawn_afresh_for_every_trial(rng):
+    """Independent of the circuit's code: draw W ~ N(M, S^2) explicitly for every trial and
+    take r = W x + b (plus the neurons' own noise for ``both``); the sample variance per
+    neuron matches the circuit's exact variance, sigma_i^2 + sum_j S_ij^2 x_j^2, within 5 SE,
+    and grows with the input where neuron noise does not."""
+    for site in ("synapses", "both"):
+        circuit = FeedforwardCircuit(3, 2, noise_site=site)
+        params = _perturbed_params(circuit, jax.random.PRNGKey(3))
+        x = np.array([[0.5, -1.0, 0.3], [1.5, 2.0, -0.7]])
+        n = 20_000
+        weights = (np.asarray(params["input_weights"])[None] + np.exp(np.asarray(params["input_log_weight_std"]))[None]
+                   * rng.standard_normal((n, 2, 3)))
+        own = np.exp(np.asarray(params["log_noise_std"])) if site == "both" else np.zeros(2)
+        drawn = np.einsum("tkd,nd->ntk", weights, x) + own * rng.standard_normal((2, n, 2))
+        exact = np.diagonal(np.asarray(circuit.response_covariance(params, jnp.asarray(x)), dtype=float),
+                            axis1=-2, axis2=-1)
+        assert np.all(np.abs(drawn.var(1, ddof=1) - exact) < 5 * exact * np.sqrt(2 / (n - 1))), site
+        assert np.all(exact[1] > exact[0])  # the larger input drives more synaptic noise
+
+
+def test_every_synapse_pays_its_own_cost_under_the_neurons_charge(rng):
+    """Exact: the reliability term of a synaptic circuit under ``charge="neurons"`` is the
+    cost summed over its synapses' sds (and its neurons' for ``both``), whatever the input."""
+    from circuits.learning import Objective, TrainingConfig, loss_terms
+    from circuits.reliability import PowerLawCost
+
+    cost = PowerLawCost(0.5, 1.0, 0.3)
+    for site in ("synapses", "both"):
+        circuit = FeedforwardCircuit(3, 2, noise_site=site)
+        params = _perturbed_params(circuit, jax.random.PRNGKey(4))
+        objective = Objective(decoder=np.ones((3, 2)), decoding_precision=1.0, activity_cost=np.eye(2),
+                              reliability=cost, charge="neurons")
+        terms = loss_terms(circuit, params, objective, jnp.asarray(rng.normal(size=(5, 3))), jax.random.PRNGKey(0),
+                           TrainingConfig())
+        sds = [np.exp(np.asarray(params["input_log_weight_std"], dtype=float)).ravel()]
+        if site == "both":
+            sds.append(np.exp(np.asarray(params["log_noise_std"], dtype=float)))
+        expected = sum(0.3 * np.sum(sd**-0.5) / 0.5 for sd in sds)
+        assert float(terms["reliability_cost"]) == pytest.approx(expected, rel=1e-5), site
