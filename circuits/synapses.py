@@ -129,10 +129,15 @@ class SynapticNetwork:
     def sample_output(self, params, x, key, per: str = "example"):
         """Output under sampled weights, (n, outputs): fresh weights for every example
         (local reparameterisation, exact) or one draw for the whole batch."""
+        return self.sample_layers(params, x, key, per)[-1]
+
+    def sample_layers(self, params, x, key, per: str = "example") -> list:
+        """Every layer's activity under sampled weights: [x, hidden..., output]."""
         if per not in SAMPLING:
             raise ValueError(f"per must be one of {SAMPLING}, got {per!r}")
         stds = self.weight_std(params)
         activity = x
+        layers = [x]
         for layer, layer_key in enumerate(jax.random.split(key, self.n_layers)):
             mean, bias = params[f"weight_mean_{layer}"], params[f"bias_{layer}"]
             if per == "example":
@@ -144,7 +149,8 @@ class SynapticNetwork:
                 activity = activity @ weights.T + bias
             if layer < self.n_layers - 1:
                 activity = jax.nn.relu(activity)
-        return activity
+            layers.append(activity)
+        return layers
 
 
 def _data_loss(loss: str, output, target):

@@ -28,8 +28,10 @@ squared gradient of the data loss in the weight means over extra noisy epochs wi
 updates: the published measure, which needs no Hessian), the step size Adam would give each
 synapse at that importance at the end of training (the implied learning rate,
 final_learning_rate / sqrt(importance); Aitchison et al. 2021),
-the RMS presynaptic rate, and the exact Hessian diagonal where it is known (every synapse of
-the regression; the output layer of a classifier, at the mean weights). For each of these,
+the RMS presynaptic rate, and for the output layer the diagonal Hessian of the expected loss
+under the weight noise (exact for the regression, Monte Carlo for a classifier), with the sd
+each synapse would have at a stationary point given it (by Stein's lemma, exact at the
+optimum: ``_output_layer_hessian``). For each of these,
 the fitted log-log slope of sigma^2 on it with a 95% bootstrap interval over postsynaptic
 neurons. Also the held-out loss (and accuracy) under weight noise and at the mean weights.
 """
@@ -78,6 +80,8 @@ HIDDEN_LAYERS = (100, 100)
 #: Upper bound on a classifier's synapse sds (weight units; the weight means start with sd
 #: 1/sqrt(pre), 0.036 to 0.125): an sd of 1 on every synapse leaves the digits network at chance.
 MAX_WEIGHT_STD = 1.0
+#: Draws of every weight over which a classifier's output-layer Hessian is averaged.
+HESSIAN_DRAWS = 20
 #: Every sd's value at the start of training (weight units).
 INITIAL_WEIGHT_STD = 0.01
 #: The IDX files of MNIST (LeCun et al. 1998), each also accepted gzipped (``.gz``).
@@ -214,17 +218,27 @@ def _mean_activities(network, params, x) -> list:
     return activities
 
 
-def _output_layer_hessian(loss: str, network, params, x) -> np.ndarray:
-    """Exact diagonal Hessian of the data loss at the mean weights in the output layer's weight
-    means, (outputs, pre): mean over examples of a_k^2 (squared loss) or p_j (1 - p_j) a_k^2
-    (softmax cross-entropy), a the layer's input and p the class probabilities."""
-    activity = _mean_activities(network, params, x)[-1]
-    if loss == "squared":
-        curvature = np.ones((len(activity), network.layer_sizes[-1]))
-    else:
-        probability = np.asarray(jax.nn.softmax(network.mean_output(params, jnp.asarray(x)), axis=-1), dtype=float)
-        curvature = probability * (1 - probability)
-    return curvature.T @ activity**2 / len(activity)
+def _output_layer_hessian(loss: str, network, params, x, key, n_draws: int) -> np.ndarray:
+    """Diagonal Hessian of the expected data loss (over the weight noise) in the output layer's
+    weight means, (outputs, pre): E[a_k^2] (squared loss) or E[p_j (1 - p_j) a_k^2] (softmax
+    cross-entropy), a the layer's noisy input and p the class probabilities under the noisy
+    weights, averaged over the training examples and ``n_draws`` draws of every weight.
+
+    With w = mu + sigma eps, d^2/dmu^2 E[L] = E[d^2 L / dw^2], and by Stein's lemma
+    d/dsigma E[L] = sigma E[d^2 L / dw^2]: at the optimum every synapse has exactly
+    sigma^(2 + rho) = rho c / H with this H, no quadratic approximation needed (a linear
+    model's H is the same in every draw; a classifier's is a Monte Carlo estimate)."""
+    total = 0.0
+    for draw_key in jax.random.split(key, n_draws):
+        layers = network.sample_layers(params, jnp.asarray(x), draw_key)
+        activity = np.asarray(layers[-2], dtype=float)
+        if loss == "squared":
+            curvature = np.ones((len(activity), network.layer_sizes[-1]))
+        else:
+            probability = np.asarray(jax.nn.softmax(layers[-1], axis=-1), dtype=float)
+            curvature = probability * (1 - probability)
+        total = total + curvature.T @ activity**2 / len(activity)
+    return total / n_draws
 
 
 def _accuracy(output, labels) -> float:
@@ -292,7 +306,7 @@ def run_synapses(seed: int, task: str = "regression", cost: str = "power", cost_
         sizes = (train_x.shape[1], *HIDDEN_LAYERS, 10)
     network = SynapticNetwork(sizes, noise=noise, max_weight_std=max_weight_std)
     objective = SynapticObjective(loss, reliability, per)
-    key_train, key_importance, key_test = jax.random.split(jax.random.PRNGKey(seed), 3)
+    key_train, key_importance, key_test, key_hessian = jax.random.split(jax.random.PRNGKey(seed), 4)
     params, history = train_synapses(network, objective, train_x, train_y, key_train, training,
                                      noise_std=INITIAL_WEIGHT_STD if classifier else 0.05, progress=progress)
 
@@ -301,19 +315,18 @@ def run_synapses(seed: int, task: str = "regression", cost: str = "power", cost_
     importance = _importance(network, objective, params, jnp.asarray(train_x), jnp.asarray(train_y), key_importance,
                              training.batch_size, importance_epochs)
     rates = [np.sqrt(np.mean(activity**2, axis=0)) for activity in _mean_activities(network, params, train_x)]
-    hessian = {network.n_layers - 1: _output_layer_hessian(loss, network, params, train_x)}
-    data_vars, slope_rng = {}, np.random.default_rng([seed, 1])
+    last = network.n_layers - 1
+    hessian = {last: _output_layer_hessian(loss, network, params, train_x, key_hessian,
+                                           HESSIAN_DRAWS if classifier else 1)}
+    dims = [(unit_names[layer + 1], unit_names[layer]) for layer in range(network.n_layers)]
+    data_vars, stationary_interior = _optimality(network, reliability, hessian[last], weight_std[last], dims[last],
+                                                 classifier)
+    slope_rng = np.random.default_rng([seed, 1])
     for layer in range(network.n_layers):
-        dims = (unit_names[layer + 1], unit_names[layer])
-        data_vars.update(_layer_variables(layer, dims, network, params, weight_std[layer], importance[layer],
-                                          rates[layer], hessian.get(layer), training, importance_epochs, slope_rng))
+        data_vars.update(_layer_variables(layer, dims[layer], network, params, weight_std[layer], importance[layer],
+                                          rates[layer], hessian.get(layer), stationary_interior, training,
+                                          importance_epochs, slope_rng))
     if task == "regression":
-        if noise == "per-synapse":
-            optimal_variance = optimal_weight_variance(hessian[0], reliability)
-        else:  # one sd: 1/2 sigma^2 sum H + N cost(sigma), the per-synapse optimum at the mean Hessian
-            optimal_variance = np.full(weight_std[0].shape, optimal_weight_variance(hessian[0].mean(), reliability))
-        data_vars["optimal_weight_std_0"] = variable(dims, np.sqrt(optimal_variance), "1",
-                                                     "closed-form optimal sd given the exact Hessian")
         data_vars["input_scale"] = variable("input", scales, "1", "sd each input was drawn with")
 
     test_x, test_y = jnp.asarray(test_x), jnp.asarray(test_y)
@@ -350,9 +363,42 @@ def run_synapses(seed: int, task: str = "regression", cost: str = "power", cost_
     return ds
 
 
-def _layer_variables(layer, dims, network, params, weight_std, importance, rate, hessian, training,
-                     importance_epochs, slope_rng) -> dict:
-    """One layer's synapse measures and, for per-synapse noise, the slopes of log sigma^2 on them."""
+def _optimality(network, reliability, hessian, weight_std, dims, classifier) -> dict:
+    """The output layer's sds against the stationary point their Hessian sets (see
+    ``_output_layer_hessian``): per synapse, and how far the trained sds are from it."""
+    last = network.n_layers - 1
+    with np.errstate(divide="ignore"):
+        if network.noise == "per-synapse":
+            optimal_variance = optimal_weight_variance(hessian, reliability)
+        else:  # one sd: 1/2 sigma^2 sum H + N cost(sigma), the per-synapse optimum at the mean Hessian
+            optimal_variance = np.full(weight_std.shape, optimal_weight_variance(hessian.mean(), reliability))
+    if network.max_weight_std is not None:  # the bound binds where the free optimum lies beyond it
+        optimal_variance = np.minimum(optimal_variance, network.max_weight_std**2)
+    what = "a Monte Carlo Hessian of the expected loss" if classifier else "the exact Hessian"
+    out = {f"optimal_weight_std_{last}": variable(
+        dims, np.sqrt(optimal_variance), "1", f"the sd at which the synapse's share of the objective is stationary "
+        f"given {what} (sigma^(2 + rho) = rho c / H, capped at max_weight_std)")}
+    # Synapses whose stationary sd lies below the bound: chosen by their Hessian, not by their
+    # trained sd, so a fit over them is not censored.
+    interior = np.ones(weight_std.shape, bool) if network.max_weight_std is None else (
+        optimal_variance < (0.9 * network.max_weight_std) ** 2)
+    ratio = (weight_std**2 / optimal_variance)[interior]
+    out[f"n_interior_{last}"] = scalar(int(interior.sum()), "1", "synapses whose stationary sd is below 0.9 "
+                                       "max_weight_std (all without a bound)")
+    out[f"optimality_ratio_median_{last}"] = scalar(float(np.median(ratio)) if ratio.size else np.nan, "1",
+                                                    "median over those synapses of sigma^2 / its stationary value")
+    out[f"optimality_within_factor_2_{last}"] = scalar(float(np.mean((ratio > 0.5) & (ratio < 2)))
+                                                       if ratio.size else np.nan, "1",
+                                                       "fraction of those synapses with sigma^2 within a factor 2 of "
+                                                       "its stationary value")
+    return out, interior
+
+
+def _layer_variables(layer, dims, network, params, weight_std, importance, rate, hessian, stationary_interior,
+                     training, importance_epochs, slope_rng) -> dict:
+    """One layer's synapse measures and, for per-synapse noise, the slopes of log sigma^2 on them.
+    The slope on the Hessian is fitted over the synapses whose stationary sd is below the bound
+    (``stationary_interior``), the others over those whose trained sd is."""
     learning_rate = training.final_learning_rate / np.sqrt(np.where(importance > 0, importance, np.nan))
     presynaptic_rate = np.broadcast_to(rate, weight_std.shape)
     out = {
@@ -373,18 +419,20 @@ def _layer_variables(layer, dims, network, params, weight_std, importance, rate,
         out[f"fraction_near_bound_{layer}"] = scalar(float(np.mean(weight_std > 0.9 * network.max_weight_std)), "1",
                                                      "fraction of the sds above 0.9 max_weight_std")
     if hessian is not None:
-        out[f"hessian_diag_{layer}"] = variable(dims, hessian, "1", "exact diagonal Hessian of the data loss in the "
-                                                "weight means, at the mean weights")
+        out[f"hessian_diag_{layer}"] = variable(dims, hessian, "1", "diagonal Hessian of the expected data loss "
+                                                "(over the weight noise) in the weight means")
         against = {"hessian": hessian, **against}
     if network.noise != "per-synapse":
         return out
     # A synapse near the bound is censored (its optimum lies beyond the bound, if anywhere):
     # it is left out of the fits, as is a synapse of importance 0 (from a silent unit).
-    interior = weight_std if network.max_weight_std is None else np.where(
-        weight_std < 0.9 * network.max_weight_std, weight_std, np.nan)
-    where = "" if network.max_weight_std is None else " below 0.9 max_weight_std"
+    bounded = network.max_weight_std is not None
+    trained_interior = weight_std < 0.9 * network.max_weight_std if bounded else np.ones(weight_std.shape, bool)
     for name, values in against.items():
-        values, variance = np.nan_to_num(values), np.nan_to_num(interior**2)
+        chosen = stationary_interior if name == "hessian" else trained_interior
+        where = "" if not bounded else (" whose stationary sd is below 0.9 max_weight_std" if name == "hessian"
+                                        else " below 0.9 max_weight_std")
+        values, variance = np.nan_to_num(values), np.where(chosen, weight_std**2, 0.0)
         n_points = int(np.sum((values > 0) & (variance > 0)))
         # Resample postsynaptic neurons, whose synapses share a fate; a single one (the
         # regression) has independent synapses, which are resampled instead.

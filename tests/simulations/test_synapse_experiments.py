@@ -61,6 +61,8 @@ def test_variance_falls_with_the_exact_hessian_as_the_theory_says_for_every_expo
         assert abs(float(ds["slope_variance_on_hessian_0"]) + 2 / (2 + rho)) < 0.03, (seed, rho)
         np.testing.assert_allclose(ds["weight_std_0"].values, ds["optimal_weight_std_0"].values, rtol=0.05,
                                    err_msg=f"seed {seed}, rho {rho}")
+        assert float(ds["optimality_ratio_median_0"]) == pytest.approx(1.0, abs=0.05)
+        assert float(ds["optimality_within_factor_2_0"]) == 1.0
         assert float(ds["slope_variance_on_hessian_0_low"]) <= float(ds["slope_variance_on_hessian_0"]) \
             <= float(ds["slope_variance_on_hessian_0_high"])
 
@@ -151,10 +153,17 @@ def test_on_digits_variance_falls_with_importance_but_not_as_the_power_law(digit
     """The README's negative result. Measured on seeds 1-3 at c = 1e-7, rho = 2: Spearman
     correlation of sigma^2 and importance -0.56 to -0.79 per layer (bar -0.4, over 3 seed sds
     away), log-log slopes -0.027 to -0.049 (sd 0.008) where the quadratic theory says -0.5:
-    the bar of -0.15 fails if the power law appeared or the sign turned."""
+    the bar of -0.15 fails if the power law appeared or the sign turned.
+
+    Against the output layer's Hessian of the expected loss, with which the theory is exact at
+    the optimum: slopes -0.27 to -0.35 (sd 0.04; bars -0.5 and -0.15, 4 sds away), and 37-46%
+    of the sds within a factor 2 of the stationary value that Hessian sets (bar 0.7, 5 sds):
+    the trained network is not at that stationary point (4 times the steps did not change it)."""
     for layer in range(3):
         assert float(digits_run[f"rank_correlation_variance_importance_{layer}"]) < -0.4, layer
         assert -0.15 < float(digits_run[f"slope_variance_on_importance_{layer}"]) < 0, layer
+    assert -0.5 < float(digits_run["slope_variance_on_hessian_2"]) < -0.15
+    assert float(digits_run["optimality_within_factor_2_2"]) < 0.7
 
 
 def test_per_synapse_noise_keeps_accuracy_that_uniform_noise_loses():
@@ -167,7 +176,8 @@ def test_per_synapse_noise_keeps_accuracy_that_uniform_noise_loses():
 
 
 def test_the_output_layer_hessian_is_the_exact_second_derivative(rng):
-    """Against JAX's Hessian of the cross-entropy at the mean weights, synapse by synapse."""
+    """With negligible weight noise the expected Hessian is the Hessian at the mean weights:
+    against JAX's Hessian of the cross-entropy, synapse by synapse."""
     import jax
     import jax.numpy as jnp
 
@@ -176,7 +186,7 @@ def test_the_output_layer_hessian_is_the_exact_second_derivative(rng):
     from simulations.synapse_experiments import _output_layer_hessian
 
     network = SynapticNetwork((3, 4, 3))
-    params = network.init(jax.random.PRNGKey(0))
+    params = network.init(jax.random.PRNGKey(0), noise_std=1e-9)
     x, labels = jnp.asarray(rng.normal(size=(20, 3))), jnp.asarray(rng.integers(0, 3, 20))
     objective = SynapticObjective("cross-entropy", PowerLawCost(1.0))
 
@@ -184,8 +194,8 @@ def test_the_output_layer_hessian_is_the_exact_second_derivative(rng):
         return objective.data_loss_at_mean(network, dict(params, weight_mean_1=output_weights), x, labels)
 
     full = np.asarray(jax.hessian(loss)(params["weight_mean_1"]), dtype=float).reshape(12, 12)
-    np.testing.assert_allclose(_output_layer_hessian("cross-entropy", network, params, np.asarray(x)).ravel(),
-                               np.diag(full), rtol=1e-5)
+    expected = _output_layer_hessian("cross-entropy", network, params, np.asarray(x), jax.random.PRNGKey(1), 2)
+    np.testing.assert_allclose(expected.ravel(), np.diag(full), rtol=1e-5)
 
 
 def _write_idx(path, array):
