@@ -24,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 __all__ = ["DATA_DIR", "load_ko2013", "load_sjostrom2001", "correlation_statistics", "log_log_fit",
-           "loglog_slope", "predicted_variability_slopes", "MECHANISM_EXPONENTS"]
+           "loglog_slope", "predicted_variability_slopes", "cost_at_accuracy", "MECHANISM_EXPONENTS"]
 
 DATA_DIR = Path(__file__).parent / "data" / "synapse_experiments"
 _LICENCE = "CC BY 4.0, as redistributed with Malkin, O'Donnell, Houghton & Aitchison (2024), eLife 12:RP92595"
@@ -144,3 +144,26 @@ def predicted_variability_slopes() -> dict:
     under the assumptions in the module docstring (H proportional to the rate, mean weight
     independent of it)."""
     return {name: -2.0 / (2.0 + rho) for name, rho in MECHANISM_EXPONENTS.items()}
+
+
+def cost_at_accuracy(costs, accuracy, level: float) -> float:
+    """The cost strength at which ``accuracy`` first falls below ``level`` as the cost grows,
+    interpolated linearly in log cost between the two sweep points that bracket it (e.g.
+    ``level`` halfway from the small-cost accuracy to chance). ``costs`` > 0, any order. NaN
+    if the accuracy never falls below ``level``; ValueError if it starts below it."""
+    costs, accuracy = np.asarray(costs, dtype=float), np.asarray(accuracy, dtype=float)
+    if costs.shape != accuracy.shape or costs.ndim != 1 or costs.size < 2:
+        raise ValueError(f"costs and accuracy must be 1-D of the same length >= 2, got {costs.shape}, "
+                         f"{accuracy.shape}")
+    if np.any(costs <= 0):
+        raise ValueError("costs must be > 0")
+    order = np.argsort(costs)
+    log_cost, accuracy = np.log(costs[order]), accuracy[order]
+    if accuracy[0] < level:
+        raise ValueError(f"the accuracy at the smallest cost ({accuracy[0]:g}) is already below level {level:g}")
+    below = np.flatnonzero(accuracy < level)
+    if below.size == 0:
+        return float("nan")
+    after = below[0]
+    fraction = (accuracy[after - 1] - level) / (accuracy[after - 1] - accuracy[after])
+    return float(np.exp(log_cost[after - 1] + fraction * (log_cost[after] - log_cost[after - 1])))

@@ -8,7 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from analysis.synapse_data import DATA_DIR, correlation_statistics, load_ko2013, load_sjostrom2001, log_log_fit
+from analysis.synapse_data import (
+    DATA_DIR,
+    correlation_statistics,
+    cost_at_accuracy,
+    load_ko2013,
+    load_sjostrom2001,
+    log_log_fit,
+)
 
 
 def _column(name, header, transform=float):
@@ -94,3 +101,17 @@ def test_bad_input_is_refused():
         log_log_fit([1.0, 0.0, 2.0], [1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="matching"):
         correlation_statistics([1.0, 2.0], [1.0, 2.0])
+
+
+def test_the_cost_at_an_accuracy_is_interpolated_in_log_cost():
+    """An accuracy linear in log10 c, 0.9 at c = 1e-4 falling 0.2 per decade: it crosses 0.55
+    at c = 10^(-4 + 0.35 / 0.2) exactly, whatever the order of the sweep points."""
+    costs = np.array([1e-2, 1e-5, 1e-3, 1e-4])
+    accuracy = 0.9 - 0.2 * (np.log10(costs) + 4)
+    accuracy[costs < 1e-4] = 0.95  # a plateau before the fall
+    assert cost_at_accuracy(costs, accuracy, 0.55) == pytest.approx(10 ** (-4 + 0.35 / 0.2), rel=1e-12)
+    assert math.isnan(cost_at_accuracy(costs, accuracy, 0.2))
+    with pytest.raises(ValueError, match="already below"):
+        cost_at_accuracy(costs, accuracy, 0.99)
+    with pytest.raises(ValueError, match="> 0"):
+        cost_at_accuracy(-costs, accuracy, 0.5)
