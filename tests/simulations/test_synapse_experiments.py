@@ -10,6 +10,7 @@ Uniform noise: the slope of log sigma on log c within 0.0001 of 1 / (2 + rho).
 
 import numpy as np
 import pytest
+from cli_checks import assert_refused
 from figure_checks import assert_reloads_to_same_plot
 
 from analysis.synapse_data import log_log_fit, loglog_slope
@@ -107,15 +108,7 @@ def test_the_command_writes_the_run_and_refuses_bad_options(tmp_path, capsys):
                           (["--noise", "per-neuron", "--cost-exponent", "1"], "--noise"),
                           ([], "--cost-exponent"), (["--cost", "log", "--cost-exponent", "1"], "power only")):
         bad = tmp_path / "bad.nc"
-        code = None
-        try:
-            code = main(["run", "synapses", "--seed", "1", "--out", str(bad), *argv])
-        except SystemExit as exit_:
-            code = exit_.code
-        assert code == 2, argv
-        error = capsys.readouterr().err
-        assert error.startswith("error:") and message in error, (argv, error)
-        assert not bad.exists()
+        assert_refused(["run", "synapses", "--seed", "1", "--out", str(bad), *argv], message, bad, capsys)
 
 
 def test_the_figure_holds_the_statistics_and_redraws(tmp_path):
@@ -228,8 +221,5 @@ def test_mnist_is_read_from_idx_files_and_refused_without_them(tmp_path, capsys,
     (tmp_path / MNIST_FILES["test_labels"]).unlink()
     for argv, message in ((["--data-dir", str(tmp_path)], "t10k-labels-idx1-ubyte"), ([], "--data-dir")):
         bad = tmp_path / "bad.nc"
-        assert main(["run", "synapses", "--task", "mnist", "--cost-exponent", "2", "--seed", "1", "--out", str(bad),
-                     *argv]) == 2
-        error = capsys.readouterr().err
-        assert error.startswith("error:") and message in error and error.count("\n") == 1, error
-        assert not bad.exists()
+        assert_refused(["run", "synapses", "--task", "mnist", "--cost-exponent", "2", "--seed", "1", "--out",
+                        str(bad), *argv], message, bad, capsys)

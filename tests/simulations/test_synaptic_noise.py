@@ -10,8 +10,8 @@ to -0.42, synaptic noise 1.75 to 1.83. The sampling SE of a slope is about 0.05.
 
 import numpy as np
 import pytest
+from cli_checks import assert_refused
 
-from simulations.cli import main
 from simulations.experiments import run_gsm, run_linear_gaussian, variance_input_slopes
 
 
@@ -58,12 +58,4 @@ def test_the_noise_site_option_is_checked_before_any_work(tmp_path, capsys):
                           (["--noise-site", "synapses", "--architecture", "multi-layer"], "single-layer linear"),
                           (["--noise-site", "both", "--architecture", "recurrent"], "single-layer linear")):
         bad = tmp_path / "bad.nc"
-        code = None
-        try:
-            code = main(["run", "linear-gaussian", "--seed", "1", "--out", str(bad), *argv])
-        except SystemExit as exit_:
-            code = exit_.code
-        assert code == 2, argv
-        error = capsys.readouterr().err
-        assert error.startswith("error:") and message in error and error.count("\n") == 1, (argv, error)
-        assert not bad.exists()
+        assert_refused(["run", "linear-gaussian", "--seed", "1", "--out", str(bad), *argv], message, bad, capsys)
