@@ -4,7 +4,8 @@ Sections: rate-circuit simulation throughput against NumPy's GEMM (the limit), a
 NumPy loop and Brian2; spiking circuits on each Brian2 target; effective samples per second
 of the recurrent circuit against exact reference samplers; wall time to train to the
 rate-circuit tolerance; the closed-form optimum of linear circuits at K = 16, D = 64;
-natural-image patches and the NUTS reference posterior at K = 32; networks of stochastic synapses.
+natural-image patches and the NUTS reference posterior at K = 32; networks of stochastic synapses;
+JAX's random-number generators in the simulation (speed against GEMM, and a moment test).
 Writes ``benchmarks.json`` and ``benchmarks.md`` (each figure with min / median / max over
 repeats where repeated, the machine and the package versions).
 ``--quick`` runs tiny sizes to check that everything runs; its timings mean nothing.
@@ -21,7 +22,7 @@ from benchmarks import _common  # noqa: F401  (sets JAX_PLATFORMS before JAX is 
 from benchmarks._common import machine, markdown_table, versions
 
 SECTIONS = ("rate_throughput", "spiking_targets", "sampling_efficiency", "training_time", "optimum", "natural_images",
-            "synapses")
+            "synapses", "prng")
 COLUMNS = {
     "rate_throughput": ["N", "B", "steps", "engine", "seconds_min", "seconds_median", "seconds_max",
                         "neuron_steps_per_s", "gflops"],
@@ -33,6 +34,8 @@ COLUMNS = {
     "natural_images": ["workload", "seconds", "bar_s", "meets_bar", "max_rhat", "min_ess_bulk", "min_ess_tail",
                        "divergences"],
     "synapses": ["workload", "seconds", "first_run_s", "examples_per_s"],
+    "prng": ["impl", "N", "B", "steps", "normals_s", "simulation_s", "gemm_s", "rng_share", "ours_over_gemm",
+             "n_draws", "max_abs_z"],
 }
 
 
