@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from benchmarks.rate_throughput import DT, SIGMA, TAU, _weights
+from benchmarks.rate_throughput import DT, SIGMA, TAU, _weights, gemm_products
 
 IMPLEMENTATIONS = ("threefry2x32", "rbg", "unsafe_rbg")
 
@@ -70,16 +70,6 @@ def _simulate(impl: str, n: int, b: int, steps: int):
     return lambda: run(key).block_until_ready()
 
 
-def _gemm(n: int, b: int, steps: int):
-    state = np.random.default_rng(0).standard_normal((b, n)).astype(np.float32)
-    weights_t = np.ascontiguousarray(_weights(n).T)
-
-    def products():
-        for _ in range(steps):
-            np.matmul(state, weights_t)
-    return products
-
-
 def quality(impl: str, n_draws: int) -> dict:
     import jax
 
@@ -93,7 +83,7 @@ def run(quick: bool) -> list[dict]:
     rounds = 1 if quick else 5
     n_draws = 10**5 if quick else 10**7
     engines = {impl: (_draw_normals(impl, n, b, steps), _simulate(impl, n, b, steps)) for impl in IMPLEMENTATIONS}
-    gemm = _gemm(n, b, steps)
+    gemm = gemm_products(n, b, steps)
     gemm()
     best = {}
     for _ in range(rounds):

@@ -54,15 +54,20 @@ def ours(n: int, b: int, steps: int, repeats: int) -> dict:
     return _row(n, b, steps, "ours", timed(lambda: run(jax.random.PRNGKey(2)).block_until_ready(), repeats))
 
 
-def gemm(n: int, b: int, steps: int, repeats: int) -> dict:
-    rng = np.random.default_rng(0)
-    state = rng.standard_normal((b, n)).astype(np.float32)
+def gemm_products(n: int, b: int, steps: int):
+    """A function that runs ``steps`` float32 (B, N) x (N, N) products: the limit every step must pay."""
+    state = np.random.default_rng(0).standard_normal((b, n)).astype(np.float32)
     W_T = np.ascontiguousarray(_weights(n).T)
 
     def products():
         for _ in range(steps):
             np.matmul(state, W_T)
 
+    return products
+
+
+def gemm(n: int, b: int, steps: int, repeats: int) -> dict:
+    products = gemm_products(n, b, steps)
     products()
     return _row(n, b, steps, "gemm", timed(products, repeats))
 

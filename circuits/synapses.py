@@ -119,12 +119,18 @@ class SynapticNetwork:
 
     def mean_output(self, params, x):
         """Output of the network with every weight at its mean: (n, outputs)."""
+        return self.mean_layers(params, x)[-1]
+
+    def mean_layers(self, params, x) -> list:
+        """Every layer's activity with every weight at its mean: [x, hidden..., output]."""
         activity = x
+        layers = [x]
         for layer in range(self.n_layers):
             activity = activity @ params[f"weight_mean_{layer}"].T + params[f"bias_{layer}"]
             if layer < self.n_layers - 1:
                 activity = jax.nn.relu(activity)
-        return activity
+            layers.append(activity)
+        return layers
 
     def sample_output(self, params, x, key, per: str = "example"):
         """Output under sampled weights, (n, outputs): fresh weights for every example

@@ -113,14 +113,10 @@ def variance_input_slopes(x, responses, posterior_cov) -> dict:
     (n, samples, K)) and the exact posterior (``posterior_cov``, (K, K) or (n, K, K)). Neuron
     noise gives the linear-Gaussian posterior's slope of 0; synaptic noise grows with |x|."""
     log_norm = np.log(np.linalg.norm(np.asarray(x, dtype=float), axis=1))
-    centred = log_norm - log_norm.mean()
     exact = np.broadcast_to(posterior_cov, (len(log_norm), *np.shape(posterior_cov)[-2:]))
-    slopes = {}
-    for name, variance in (("response_variance_input_slope", responses.var(axis=1, ddof=1).mean(-1)),
-                           ("posterior_variance_input_slope", np.diagonal(exact, axis1=-2, axis2=-1).mean(-1))):
-        log_variance = np.log(variance)
-        slopes[name] = float(centred @ (log_variance - log_variance.mean()) / (centred @ centred))
-    return slopes
+    variances = {"response_variance_input_slope": responses.var(axis=1, ddof=1).mean(-1),
+                 "posterior_variance_input_slope": np.diagonal(exact, axis1=-2, axis2=-1).mean(-1)}
+    return {name: float(np.polyfit(log_norm, np.log(variance), 1)[0]) for name, variance in variances.items()}
 
 
 def _parameter_coords(params) -> dict:

@@ -206,18 +206,6 @@ def _importance(network, objective, params, x, target, key, batch_size: int, epo
     return [np.asarray(t, dtype=float) / (epochs * n_batches) for t in total]
 
 
-def _mean_activities(network, params, x) -> list:
-    """Each layer's input at the mean weights, (n, pre) per layer: the pixels, then the
-    rectified hidden units."""
-    activities, activity = [], jnp.asarray(x)
-    for layer in range(network.n_layers):
-        activities.append(np.asarray(activity, dtype=float))
-        activity = activity @ params[f"weight_mean_{layer}"].T + params[f"bias_{layer}"]
-        if layer < network.n_layers - 1:
-            activity = jax.nn.relu(activity)
-    return activities
-
-
 def _output_layer_hessian(loss: str, network, params, x, key, n_draws: int) -> np.ndarray:
     """Diagonal Hessian of the expected data loss (over the weight noise) in the output layer's
     weight means, (outputs, pre): E[a_k^2] (squared loss) or E[p_j (1 - p_j) a_k^2] (softmax
@@ -314,7 +302,9 @@ def run_synapses(seed: int, task: str = "regression", cost: str = "power", cost_
     weight_std = [np.asarray(std, dtype=float) for std in network.weight_std(params)]
     importance = _importance(network, objective, params, jnp.asarray(train_x), jnp.asarray(train_y), key_importance,
                              training.batch_size, importance_epochs)
-    rates = [np.sqrt(np.mean(activity**2, axis=0)) for activity in _mean_activities(network, params, train_x)]
+    # Each layer's input at the mean weights: the pixels, then the rectified hidden units.
+    rates = [np.sqrt(np.mean(np.asarray(activity, dtype=float) ** 2, axis=0))
+             for activity in network.mean_layers(params, jnp.asarray(train_x))[:-1]]
     last = network.n_layers - 1
     hessian = {last: _output_layer_hessian(loss, network, params, train_x, key_hessian,
                                            HESSIAN_DRAWS if classifier else 1)}
@@ -433,7 +423,8 @@ def _layer_variables(layer, dims, network, params, weight_std, importance, rate,
         where = "" if not bounded else (" whose stationary sd is below 0.9 max_weight_std" if name == "hessian"
                                         else " below 0.9 max_weight_std")
         values, variance = np.nan_to_num(values), np.where(chosen, weight_std**2, 0.0)
-        n_points = int(np.sum((values > 0) & (variance > 0)))
+        kept = (values > 0) & (variance > 0)
+        n_points = int(kept.sum())
         # Resample postsynaptic neurons, whose synapses share a fate; a single one (the
         # regression) has independent synapses, which are resampled instead.
         fit = (loglog_slope(values, variance, slope_rng, by_row=weight_std.shape[0] > 1) if n_points >= 3
@@ -445,7 +436,6 @@ def _layer_variables(layer, dims, network, params, weight_std, importance, rate,
         out[f"{label}_low"] = scalar(fit["low"], "1", "its 95% bootstrap interval, low")
         out[f"{label}_high"] = scalar(fit["high"], "1", "its 95% bootstrap interval, high")
         if name == "importance":
-            kept = (values > 0) & (variance > 0)
             rank = spearmanr(values[kept], variance[kept]).statistic if n_points >= 3 else np.nan
             out[f"rank_correlation_variance_importance_{layer}"] = scalar(
                 float(rank), "1", "Spearman correlation of sigma^2 and importance over the same synapses")
