@@ -28,7 +28,8 @@ import numpy as np
 from scipy import linalg
 
 __all__ = ["langevin_drift", "optimal_irreversible_drift", "convergence_rate", "stationary_covariance",
-           "decay_norm", "henrici_departure", "constant_diagonal_basis"]
+           "decay_norm", "henrici_departure", "constant_diagonal_basis", "steps_to_stationarity",
+           "integrated_autocorrelation_steps", "circuit_drift", "euler_update"]
 
 
 def _precision(precision) -> np.ndarray:
@@ -132,3 +133,95 @@ def henrici_departure(matrix) -> float:
     frobenius = np.sum(m**2)
     eigen = np.sum(np.abs(np.linalg.eigvals(m)) ** 2)
     return float(np.sqrt(max(frobenius - eigen, 0.0) / frobenius))
+
+
+def steps_to_stationarity(update, stationary_mean, stationary_cov, start, tolerance: float = 0.01,
+                          max_steps: int = 10**9, start_cov=None) -> int:
+    """Steps a discrete-time linear sampler z' = F z + c + noise needs, from the point ``start``
+    (or from N(start, start_cov)), before its marginal is within ``tolerance`` nats of its
+    stationary distribution N(m, S): the smallest t with KL(N(m_t, S_t) || N(m, S)) <= tolerance,
+    where m_t = m + F^t (start - m) and S_t = S - F^t (S - start_cov) F^tT (exact for Gaussian
+    noise). A circuit at rest starts at a point; one in spontaneous activity when a stimulus
+    comes on starts from the blank input's stationary distribution, whose covariance, for a
+    linear circuit, is already S (``start_cov = S``: only the mean has to move).
+
+    A Markov chain's KL to its stationary distribution never increases (the data-processing
+    inequality), so doubling and then bisection find t in O(log t) matrix powers.
+    ValueError if t would exceed ``max_steps``.
+    """
+    from analysis.compare import gaussian_kl
+
+    f = np.asarray(update, dtype=float)
+    mean = np.asarray(stationary_mean, dtype=float)
+    cov = np.asarray(stationary_cov, dtype=float)
+    offset = np.asarray(start, dtype=float) - mean
+    deficit = cov if start_cov is None else cov - np.asarray(start_cov, dtype=float)
+    if not tolerance > 0:
+        raise ValueError(f"tolerance must be > 0 nats, got {tolerance!r}")
+
+    def kl_after(steps: int) -> float:
+        power = np.linalg.matrix_power(f, steps)
+        try:
+            return float(gaussian_kl(mean + power @ offset, cov - power @ deficit @ power.T, mean, cov))
+        except ValueError:  # S_t not numerically positive definite: far from stationary
+            return np.inf
+
+    upper = 1
+    while kl_after(upper) > tolerance:
+        upper *= 2
+        if upper > max_steps:
+            raise ValueError(f"the sampler is not within {tolerance} nats of stationarity after max_steps = "
+                             f"{max_steps} steps")
+    if upper == 1 and kl_after(0) <= tolerance:
+        return 0
+    lower = upper // 2  # kl_after(lower) > tolerance
+    while upper - lower > 1:
+        middle = (lower + upper) // 2
+        if kl_after(middle) <= tolerance:
+            upper = middle
+        else:
+            lower = middle
+    return upper
+
+
+def integrated_autocorrelation_steps(update, stationary_cov) -> np.ndarray:
+    """Integrated autocorrelation time of each coordinate of a stationary linear sampler
+    z' = F z + c + noise, in steps: tau_i = 1 + 2 sum_{t >= 1} rho_i(t), with the lag-t
+    autocovariance F^t S, so the sum is (F (I - F)^-1 S)_ii / S_ii in closed form.
+    N draws carry N / tau_i effective samples of coordinate i's mean (the quantity ESS
+    estimators such as arviz-stats' estimate); tau_i < 1 for anticorrelated draws."""
+    f = np.asarray(update, dtype=float)
+    cov = np.asarray(stationary_cov, dtype=float)
+    if f.ndim != 2 or f.shape[0] != f.shape[1] or cov.shape != f.shape:
+        raise ValueError(f"update and stationary_cov must be square and the same shape, got {f.shape}, {cov.shape}")
+    if np.abs(np.linalg.eigvals(f)).max() >= 1:
+        raise ValueError("update has spectral radius >= 1: no stationary distribution")
+    lagged = f @ np.linalg.solve(np.eye(len(f)) - f, cov)
+    return 1.0 + 2.0 * np.diag(lagged) / np.diag(cov)
+
+
+def circuit_drift(precision, irreversible: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(B, sigma^2): a linear circuit tau dr = -B (r - m) dt + sigma sqrt(2 tau) dW whose
+    stationary distribution is N(m, H^-1), with the Langevin circuit's noise variance
+    sigma_i^2 = 1 / H_ii: B = Sigma^1/2 (I + Q) Sigma^1/2 H, with Q = 0 (reversible: B has a
+    unit diagonal, W = I - B a zero one, as ``circuits.recurrent.RecurrentCircuit`` requires)
+    or the optimal antisymmetric Q for the whitened precision Sigma^1/2 H Sigma^1/2
+    (``optimal_irreversible_drift``: every eigenvalue of B is then 1, per tau; B's diagonal is
+    no longer 1, so that circuit has self-couplings). Units: B per tau; sigma in latent units."""
+    h = _precision(precision)
+    noise_variance = 1.0 / np.diag(h)
+    root = np.sqrt(noise_variance)
+    if not irreversible:
+        return noise_variance[:, None] * h, noise_variance
+    whitened_drift, _ = optimal_irreversible_drift(root[:, None] * h * root[None, :])
+    return root[:, None] * whitened_drift / root[None, :], noise_variance
+
+
+def euler_update(drift, noise_variance, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(F, noise covariance) of one Euler-Maruyama step of dt = ``step`` tau of
+    tau dr = -B r dt + sigma sqrt(2 tau) dW: F = I - step B, noise covariance diag(2 step sigma^2)
+    (as ``circuits.recurrent.RecurrentCircuit`` simulates)."""
+    if not 0 < step <= 0.2:
+        raise ValueError(f"step (dt / tau) must be in (0, 0.2] for an accurate Euler scheme, got {step!r}")
+    b = np.asarray(drift, dtype=float)
+    return np.eye(len(b)) - step * b, np.diag(2 * step * np.asarray(noise_variance, dtype=float))

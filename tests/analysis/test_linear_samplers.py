@@ -99,3 +99,48 @@ def test_an_unstable_drift_has_no_stationary_covariance():
         stationary_covariance(np.array([[-1.0, 0.0], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="time"):
         decay_norm(np.eye(2), np.eye(2), -1.0)
+
+
+def test_steps_to_stationarity_matches_a_step_by_step_search_on_an_exact_ar1():
+    """z' = a z + noise with stationary N(m, s): after t steps from z0 the marginal is
+    N(m + a^t (z0 - m), s (1 - a^2t)), whose KL to N(m, s) is written out here by hand."""
+    from analysis.linear_samplers import steps_to_stationarity
+
+    a, s, m, z0, tolerance = 0.97, 2.0, 1.5, -4.0, 0.01
+
+    def kl(t, a=a, s=s, offset=z0 - m):
+        shrink = a ** (2 * t)
+        return 0.5 * ((1 - shrink) + shrink * offset**2 / s - 1 - np.log(1 - shrink))
+
+    by_hand = next(t for t in range(1, 10_000) if kl(t) <= tolerance)
+    assert steps_to_stationarity([[a]], [m], [[s]], [z0], tolerance) == by_hand
+    # Two independent coordinates: the KLs add.
+    both = next(t for t in range(1, 10_000) if kl(t) + kl(t, 0.96, 1.0, 3.0) <= tolerance)
+    assert both > by_hand
+    assert steps_to_stationarity(np.diag([a, 0.96]), [m, 0.0], np.diag([s, 1.0]), [z0, 3.0], tolerance) == both
+    # From N(start, S) only the mean has to move: KL = shrink (z0 - m)^2 / (2 s).
+    moved = next(t for t in range(1, 10_000) if a ** (2 * t) * (z0 - m) ** 2 / (2 * s) <= tolerance)
+    assert steps_to_stationarity([[a]], [m], [[s]], [z0], tolerance, start_cov=[[s]]) == moved
+    with pytest.raises(ValueError, match="tolerance"):
+        steps_to_stationarity([[a]], [m], [[s]], [z0], 0.0)
+    with pytest.raises(ValueError, match="max_steps"):
+        steps_to_stationarity([[0.999999]], [0.0], [[1.0]], [100.0], 1e-6, max_steps=1000)
+
+
+def test_integrated_autocorrelation_of_an_ar1_is_one_plus_a_over_one_minus_a():
+    """z' = a z + noise has rho(t) = a^t, so tau = 1 + 2 a / (1 - a) = (1 + a) / (1 - a); for
+    independent coordinates each has its own, and a < 0 (antithetic draws) gives tau < 1."""
+    from analysis.linear_samplers import integrated_autocorrelation_steps
+
+    a = np.array([0.9, 0.5, -0.5])
+    cov = np.diag(1.0 / (1 - a**2))
+    np.testing.assert_allclose(integrated_autocorrelation_steps(np.diag(a), cov), (1 + a) / (1 - a), rtol=1e-12)
+    # A rotation of the coordinates mixes them: check against the sum of the series directly.
+    rng = np.random.default_rng(0)
+    update = 0.3 * rng.normal(size=(4, 4))
+    cov = linalg.solve_discrete_lyapunov(update, np.eye(4))
+    series = sum(np.linalg.matrix_power(update, t) @ cov for t in range(1, 400))
+    np.testing.assert_allclose(integrated_autocorrelation_steps(update, cov), 1 + 2 * np.diag(series) / np.diag(cov),
+                               rtol=1e-10)
+    with pytest.raises(ValueError, match="spectral radius"):
+        integrated_autocorrelation_steps([[1.0]], [[1.0]])
