@@ -1,11 +1,14 @@
-"""The benchmark suite: ``python -m benchmarks [--quick] [--out benchmarks/results]``.
+"""The benchmark suite: ``python -m benchmarks [SECTION ...] [--quick] [--out benchmarks/results]``.
 
 Sections: rate-circuit simulation throughput against NumPy's GEMM (the limit), a plain
 NumPy loop and Brian2; spiking circuits on each Brian2 target; effective samples per second
 of the recurrent circuit against exact reference samplers; wall time to train to the
 rate-circuit tolerance; the closed-form optimum of linear circuits at K = 16, D = 64;
 natural-image patches and the NUTS reference posterior at K = 32; networks of stochastic synapses;
-JAX's random-number generators in the simulation (speed against GEMM, and a moment test).
+JAX's random-number generators in the simulation (speed against GEMM, and a moment test);
+effective samples per second of circuits, Gibbs, MALA and NUTS across posterior sizes and
+condition numbers (``sampling``); recurrent circuits of 10^4 neurons x 1024 trials, memory
+and throughput, and training at K = 256 (``scale``).
 Writes ``benchmarks.json`` and ``benchmarks.md`` (each figure with min / median / max over
 repeats where repeated, the machine and the package versions).
 ``--quick`` runs tiny sizes to check that everything runs; its timings mean nothing.
@@ -22,7 +25,7 @@ from benchmarks import _common  # noqa: F401  (sets JAX_PLATFORMS before JAX is 
 from benchmarks._common import machine, markdown_table, versions
 
 SECTIONS = ("rate_throughput", "spiking_targets", "sampling_efficiency", "training_time", "optimum", "natural_images",
-            "synapses", "prng")
+            "synapses", "prng", "sampling", "scale")
 COLUMNS = {
     "rate_throughput": ["N", "B", "steps", "engine", "seconds_min", "seconds_median", "seconds_max",
                         "neuron_steps_per_s", "gflops"],
@@ -34,6 +37,10 @@ COLUMNS = {
     "natural_images": ["workload", "seconds", "bar_s", "meets_bar", "max_rhat", "min_ess_bulk", "min_ess_tail",
                        "divergences"],
     "synapses": ["workload", "seconds", "first_run_s", "examples_per_s"],
+    "sampling": ["K", "condition", "sampler", "chains", "steps", "wall_s", "ess_bulk_per_s", "ess_tail_per_s",
+                 "ess_bulk", "exact_ess", "ess_bulk_per_tau", "max_rhat", "stationary_kl", "cold_start_s"],
+    "scale": ["workload", "device", "seconds", "first_run_s", "per_second", "rate_units", "peak_rss_gib",
+              "under_memory_bar"],
     "prng": ["impl", "N", "B", "steps", "normals_s", "simulation_s", "gemm_s", "rng_share", "ours_over_gemm",
              "n_draws", "max_abs_z"],
 }
@@ -64,23 +71,56 @@ def to_markdown(results: dict) -> str:
     for name, rows in results["sections"].items():
         lines += [f"## {name.replace('_', ' ')} ({results['wall_s'][name]:.0f} s)", "",
                   markdown_table(rows, COLUMNS[name]), ""]
+    if "sampling" in results["sections"]:
+        from benchmarks.sampling import COLD_START_KL, winners
+
+        lines += [f"## Which sampler wins per wall second (bulk ESS; bias bar: stationary KL <= {COLD_START_KL} nats)",
+                  "", markdown_table(winners(results["sections"]["sampling"]),
+                                     ["K", "condition", "fastest", "fastest_ess_bulk_per_s", "fastest_stationary_kl",
+                                      "fastest_within_bias_bar", "its_ess_bulk_per_s"]), ""]
     if results.get("acceptance"):
         lines += ["## Ratios the performance issue asks for", ""]
         lines += [f"- {label}: {value:.2f}" for label, value in results["acceptance"].items()]
     return "\n".join(lines) + "\n"
 
 
+def merged(path: Path, results: dict) -> dict:
+    """``results`` with the sections of an earlier run at ``path`` that it did not rerun, so
+    that running one section updates the results file instead of replacing it. Sections from
+    another machine or package version are not mixed in: then ``results`` alone is kept."""
+    if not path.exists() or set(results["sections"]) == set(SECTIONS):
+        return results
+    earlier = json.loads(path.read_text())
+    if earlier.get("machine") != results["machine"] or earlier.get("versions") != results["versions"]:
+        print(f"{path} was written on another machine or with other versions: replacing it")
+        return results
+    combined = {**earlier, "sections": {**earlier["sections"], **results["sections"]},
+                "wall_s": {**earlier["wall_s"], **results["wall_s"]}}
+    if "acceptance" in results:
+        combined["acceptance"] = results["acceptance"]
+    order = [name for name in SECTIONS if name in combined["sections"]]
+    combined["sections"] = {name: combined["sections"][name] for name in order}
+    return combined
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks that the suite runs")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"), help="output folder")
-    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("section_names", nargs="*", metavar="SECTION",
+                        help=f"sections to run (default: all): {', '.join(SECTIONS)}")
+    parser.add_argument("--sections", nargs="+", choices=SECTIONS, help="the same, as an option")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    results = run_suite(args.quick, args.sections, progress=not args.quiet)
+    unknown = sorted(set(args.section_names) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    sections = [*args.section_names, *(args.sections or [])] or list(SECTIONS)
+    results = run_suite(args.quick, sections, progress=not args.quiet)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "benchmarks-quick" if args.quick else "benchmarks"
+    results = merged(out / f"{stem}.json", results)
     (out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=float))
     markdown = to_markdown(results)
     (out / f"{stem}.md").write_text(markdown)

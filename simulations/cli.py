@@ -46,7 +46,10 @@ _METRIC_ORDER = ("median_gabor_r_squared", "ica_median_gabor_r_squared", "contro
                  "rfm_top_direction_cosine", "variability_top_in_span_A", "ssn_loss_mean", "ssn_loss_log_sd",
                  "ssn_loss_covariance", "test_accuracy", "test_accuracy_at_mean", "rms_weight_std",
                  "slope_variance_on_hessian_0", "slope_variance_on_hessian_0_low",
-                 "slope_variance_on_hessian_0_high", "slope_variance_on_importance_0", "test_loss", "test_loss_at_mean")
+                 "slope_variance_on_hessian_0_high", "slope_variance_on_importance_0", "test_loss", "test_loss_at_mean",
+                 "stationary_kl", "ess_per_tau", "langevin_ess_per_tau", "optimal_ess_per_tau", "ess_per_tau_ratio",
+                 "empirical_ess_per_tau", "henrici_departure", "henrici_departure_stationary_metric",
+                 "irreversibility", "onset_time_median", "langevin_onset_time_median")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     reference.add_argument("--quiet", action="store_true", help="no progress bar")
     commands.add_parser("info", help="versions, JAX devices, Brian2 target and cache locations")
     bench = commands.add_parser("bench", help="run the benchmark suite (from a source checkout)")
+    bench.add_argument("sections", nargs="*", metavar="SECTION",
+                       help="sections to run (default: all; `python -m benchmarks --help` lists them)")
     bench.add_argument("--quick", action="store_true", help="tiny sizes: checks that the suite runs")
     bench.add_argument("--out", default=None, help="output folder (default benchmarks/results)")
     show = commands.add_parser("show", help="print the configuration and metrics of a results file")
@@ -271,7 +276,7 @@ def _bench(args) -> int:
         print("error: the benchmarks live in the source checkout (benchmarks/); run this from an editable "
               "install of the repository", file=sys.stderr)
         return 2
-    command = [sys.executable, "-m", "benchmarks"] + (["--quick"] if args.quick else [])
+    command = [sys.executable, "-m", "benchmarks", *args.sections] + (["--quick"] if args.quick else [])
     command += ["--out", args.out] if args.out else []
     return subprocess.run(command, cwd=root).returncode
 
