@@ -70,10 +70,12 @@ from circuits._validation import count, positive
 from circuits.recurrent import RecurrentCircuit
 
 __all__ = ["Objective", "TrainingConfig", "TrainingDiverged", "train", "loss_terms", "CHARGES", "PRECISION_SHAPES",
+           "WINDOW_STARTS",
            "ACTIVITY_FORMS"]
 
 CHARGES = ("responses", "neurons", "local")
 PRECISION_SHAPES = ("isotropic", "diagonal")
+WINDOW_STARTS = ("stationary", "spontaneous")
 ACTIVITY_FORMS = ("quadratic", "absolute", "student-t")
 
 
@@ -280,7 +282,13 @@ class TrainingConfig:
     ``lax.scan`` between divergence checks and progress updates. window_steps,
     burn_in_steps : for recurrent circuits, the Euler steps whose states are the
     responses, and the steps discarded before them (linear circuits start from a
-    stationary draw, so they need none).
+    stationary draw, so they need none). window_start : where a linear recurrent circuit's
+    window starts: ``"stationary"`` (a draw from the stationary distribution given the
+    input: the objective scores the stationary responses, however slowly the circuit
+    reaches them) or ``"spontaneous"`` (a draw from the stationary distribution given a
+    blank input, the stimulus coming on at the window's first step: the responses of the
+    first window_steps after onset are scored, so a slow sampler pays through its decoding
+    error; Hennequin, Aitchison & Lengyel 2014).
     """
 
     steps: int = 3000
@@ -291,11 +299,14 @@ class TrainingConfig:
     steps_per_check: int = 100
     window_steps: int = 40
     burn_in_steps: int = 0
+    window_start: str = "stationary"
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "noise_samples", "steps_per_check", "window_steps"):
             count(name, getattr(self, name), 1)
         count("burn_in_steps", self.burn_in_steps, 0)
+        if self.window_start not in WINDOW_STARTS:
+            raise ValueError(f"window_start must be one of {WINDOW_STARTS}, got {self.window_start!r}")
         positive("learning_rate", self.learning_rate)
         positive("final_learning_rate", self.final_learning_rate)
 
@@ -307,7 +318,7 @@ def _training_responses(circuit, params, x, key, config: TrainingConfig) -> dict
         linear = circuit.variant == "linear"
         states = circuit.simulate(params, x, key, config.noise_samples,
                                   config.burn_in_steps + config.window_steps,
-                                  initial="stationary" if linear else "rest",
+                                  initial=config.window_start if linear else "rest",
                                   record_from=config.burn_in_steps)
         return {"responses": states.reshape(x.shape[0], -1, circuit.n_output)}
     return circuit.sample(params, x, key, config.noise_samples)

@@ -41,6 +41,8 @@ from circuits._validation import count, positive
 __all__ = ["RecurrentCircuit", "VARIANTS"]
 
 VARIANTS = ("linear", "supralinear")
+#: Where a simulated trial starts (``RecurrentCircuit.simulate``).
+INITIAL_STATES = ("rest", "stationary", "spontaneous")
 
 
 @dataclass(frozen=True)
@@ -231,9 +233,11 @@ class RecurrentCircuit:
         Parameters
         ----------
         x : (n, D) inputs, constant over the trial.
-        initial : ``"rest"`` (state 0) or ``"stationary"`` (a draw from the exact stationary
-            distribution; linear variant only, so that every recorded step is a stationary
-            sample).
+        initial : ``"rest"`` (state 0), ``"stationary"`` (a draw from the exact stationary
+            distribution given x; linear variant only, so that every recorded step is a
+            stationary sample) or ``"spontaneous"`` (a draw from the stationary distribution
+            given a blank input, x = 0: the circuit in spontaneous activity when the stimulus
+            comes on at step 0; linear variant only).
         record_from : first step to record; None records only the final state.
 
         Returns
@@ -241,18 +245,20 @@ class RecurrentCircuit:
         states : (n, n_trials, K) if ``record_from`` is None, else (n, n_trials, T, K) with
             T = n_steps - record_from; only the representation neurons are returned.
         """
-        if initial not in ("rest", "stationary"):
-            raise ValueError(f"initial must be 'rest' or 'stationary', got {initial!r}")
+        if initial not in INITIAL_STATES:
+            raise ValueError(f"initial must be one of {INITIAL_STATES}, got {initial!r}")
+        if initial != "rest" and self.variant != "linear":
+            raise ValueError(f"initial {initial!r} needs the linear variant's closed-form stationary distribution")
         return _simulate(self, params, x, key, n_trials, n_steps, initial, record_from)
 
     def _simulate(self, params, x, key, n_trials, n_steps, initial, record_from):
         n = x.shape[0]
         key_init, key_noise = jax.random.split(key)
         drive = self.input_drive(params, x)[:, None, :]
-        if initial == "stationary":
+        if initial in ("stationary", "spontaneous"):
             chol = jnp.linalg.cholesky(self.stationary_covariance(params))
-            start = self.fixed_point(params, x)[:, None, :] + jax.random.normal(
-                key_init, (n, n_trials, self.n_units)) @ chol.T
+            centre = self.fixed_point(params, x if initial == "stationary" else jnp.zeros_like(x))
+            start = centre[:, None, :] + jax.random.normal(key_init, (n, n_trials, self.n_units)) @ chol.T
         else:
             start = jnp.zeros((n, n_trials, self.n_units))
         update = self._update(params, drive)

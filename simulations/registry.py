@@ -29,6 +29,7 @@ FROM_EXPERIMENTS = {"spiking-circuit": ("linear-gaussian",), "agop": ("linear-ga
 def experiments() -> dict:
     """Experiment name -> the function that runs it (imported on first use: they pull in JAX and Brian2)."""
     from simulations.experiments import run_gsm, run_linear_gaussian
+    from simulations.fast_sampling import run_fast_sampling
     from simulations.learning_experiments import run_agop, run_implicit_em
     from simulations.natural_image_circuits import run_natural_images
     from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
@@ -37,7 +38,8 @@ def experiments() -> dict:
 
     return {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann,
             "spiking-circuit": run_spiking_circuit, "implicit-em": run_implicit_em, "agop": run_agop,
-            "ssn": run_ssn, "natural-images": run_natural_images, "synapses": run_synapses}
+            "ssn": run_ssn, "natural-images": run_natural_images, "synapses": run_synapses,
+            "fast-sampling": run_fast_sampling}
 
 
 _QUICK_HELP = "smoke run at small sizes (checks the pipeline, not the science)"
@@ -55,10 +57,12 @@ QUICK = {
     "ssn": dict(steps=10, n_images=8),
     "natural-images": dict(steps=200, samples=50, n_test=4, n_train=2000, n_reference_draws=100),
     "synapses": dict(steps=300, n_train=2000, n_test=500, importance_epochs=1),
+    "fast-sampling": dict(steps=100, n_latent=4, n_train=1000, n_test=2),
 }
 
 
-def number(base: type, minimum: float | None = None, above: float | None = None, below: float | None = None):
+def number(base: type, minimum: float | None = None, above: float | None = None, below: float | None = None,
+           maximum: float | None = None):
     """An argparse ``type``: a finite ``base`` (int or float) in a range, refused in the
     option's own name (argparse prefixes the flag: "argument --latents: must be >= 1, got 0").
     The sweep reads ``.base`` and applies the same check to each grid value."""
@@ -76,6 +80,8 @@ def number(base: type, minimum: float | None = None, above: float | None = None,
             raise argparse.ArgumentTypeError(f"must be > {above}, got {text}")
         if below is not None and value >= below:
             raise argparse.ArgumentTypeError(f"must be < {below}, got {text}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum:g}, got {text}")
         return value
 
     parse.base = base
@@ -189,6 +195,26 @@ def _add_synapses_parser(experiments) -> None:
                         help="upper bound on every synapse's sd (default: none for regression, 1 for the classifiers)")
 
 
+def _add_fast_sampling_parser(experiments) -> None:
+    from circuits.learning import WINDOW_STARTS
+    from simulations.tasks import MAX_CONDITION
+
+    parser = experiments.add_parser("fast-sampling", help="recurrent circuit trained to sample fast: responses scored "
+                                                          "in a finite window after onset (Hennequin et al. 2014)")
+    _add_common_options(parser)
+    parser.add_argument("--latents", type=number(int, minimum=2), default=64, help="K (>= 2)")
+    parser.add_argument("--condition", type=number(float, above=1, maximum=MAX_CONDITION), default=100.0,
+                        help=f"condition number of the posterior, in (1, {MAX_CONDITION:g}]")
+    parser.add_argument("--window", type=POSITIVE, default=10.0,
+                        help="T, the scored window after stimulus onset, in units of tau (> 0; 10 tau = 200 ms)")
+    parser.add_argument("--start", choices=WINDOW_STARTS, default="spontaneous",
+                        help="spontaneous: trials start in spontaneous activity and the first T after onset is "
+                             "scored (the fast-sampling objective); stationary: stationary responses are scored "
+                             "(the control, blind to speed)")
+    parser.add_argument("--steps", type=COUNT, default=None, help="training steps (default 3000)")
+    parser.add_argument("--task-seed", type=SEED, default=0, help="seed of the task's random basis")
+
+
 def _clamp(text: str) -> dict[int, int]:
     """``"0=1,1=0"`` -> {0: 1, 1: 0}; ``"none"`` -> {}."""
     if text.strip().lower() == "none":
@@ -271,6 +297,7 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     _add_spiking_circuit_parser(experiments)
     _add_natural_images_parser(experiments)
     _add_synapses_parser(experiments)
+    _add_fast_sampling_parser(experiments)
     implicit = experiments.add_parser("implicit-em", help="gradient learning as EM on a Gaussian mixture")
     _add_common_options(implicit)
     implicit.add_argument("--plot", default=None, help="also write the log-likelihood plot here")
@@ -354,6 +381,12 @@ def experiment_call(args):
                       steps=args.steps, data_dir=args.data_dir, max_weight_std=args.max_weight_std,
                       progress=not args.quiet)
         label = f"{args.task} / {args.noise} noise / {args.cost} cost"
+    elif args.experiment == "fast-sampling":
+        kwargs = dict(seed=args.seed, n_latent=args.latents, condition=args.condition, window=args.window,
+                      start=args.start, task_seed=args.task_seed, progress=not args.quiet)
+        if args.steps is not None:
+            kwargs["steps"] = args.steps
+        label = f"K={args.latents}, condition {args.condition:g}, start {args.start}"
     elif args.experiment == "natural-images":
         from simulations.results import load_results
 
@@ -368,7 +401,7 @@ def experiment_call(args):
         kwargs, label = _experiment_kwargs(args), args.architecture
     if getattr(args, "quick", False):
         explicit_steps = kwargs.get("steps") if args.experiment in ("linear-gaussian", "gsm", "natural-images",
-                                                                     "synapses") else None
+                                                                     "synapses", "fast-sampling") else None
         kwargs.update(QUICK[args.experiment])
         if explicit_steps is not None:
             kwargs["steps"] = explicit_steps

@@ -223,6 +223,28 @@ def linear_gaussian_model(rng: np.random.Generator, n_latent: int, n_input: int,
     return LinearGaussian(A, noise_std, task_prior_cov(prior, n_latent, prior_correlation, rng))
 
 
+#: Largest condition number of ``conditioned_linear_gaussian``: beyond it float32 simulation
+#: (the circuits' precision) resolves the stiffest and the slowest directions poorly.
+MAX_CONDITION = 1e6
+
+
+def conditioned_linear_gaussian(n_latent: int, condition: float, seed: int = 0) -> LinearGaussian:
+    """A linear-Gaussian task (D = K, noise sd 1, prior N(0, I)) whose posterior precision
+    H = I + A^T A has eigenvalues geomspace(1, condition, K) in a Haar-random orthonormal basis
+    (QR with the sign fix of Mezzadri 2007) drawn from ``seed``: a posterior of chosen size and
+    condition number, for measuring how fast samplers mix."""
+    count("n_latent", n_latent, 2)
+    if isinstance(condition, bool) or not isinstance(condition, (int, float)) \
+            or not 1 < condition <= MAX_CONDITION:
+        raise ValueError(f"condition (the posterior's condition number) must be in (1, {MAX_CONDITION:g}], "
+                         f"got {condition!r}")
+    rng = np.random.default_rng(count("seed", seed, 0))
+    basis, upper = np.linalg.qr(rng.normal(size=(n_latent, n_latent)))
+    basis = basis * np.sign(np.diag(upper))
+    likelihood_precision = np.geomspace(1.0, condition, n_latent) - 1.0
+    return LinearGaussian(np.sqrt(likelihood_precision)[:, None] * basis.T, 1.0)
+
+
 def gsm_model(rng: np.random.Generator, n_latent: int, n_input: int, noise_std: float,
               contrast_shape: float = 2.0, contrast_scale: float = 0.5) -> GaussianScaleMixture:
     """The GSM task of the experiments: A drawn from ``rng`` (i.i.d. N(0, 1)), prior N(0, I)."""

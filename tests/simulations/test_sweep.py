@@ -197,6 +197,15 @@ def test_the_example_sweep_of_synapse_costs_is_a_valid_config():
     assert config.fixed == {"task": "digits", "cost_exponent": 2.0}
 
 
+def test_the_example_sweep_of_fast_sampling_objectives_is_a_valid_config():
+    """examples/sweeps/fast_sampling.toml: the issue's setting (K = 64, condition 100, 3 seeds)."""
+    from pathlib import Path
+
+    config = read_config(Path(__file__).parents[2] / "examples" / "sweeps" / "fast_sampling.toml")
+    assert config.experiment == "fast-sampling" and len(config.points()) == 6
+    assert config.fixed == {"latents": 64, "condition": 100.0, "window": 10.0, "steps": 2000}
+
+
 def test_a_running_scheduler_is_reached_by_address(client, tmp_path):
     config = _config(tmp_path / "remote", {"seed": [4]})
     assert run_sweep(config, scheduler=client.scheduler.address, progress=False)["done"] == 1
