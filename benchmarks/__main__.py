@@ -1,8 +1,7 @@
 """The benchmark suite: ``python -m benchmarks [SECTION ...] [--quick] [--out benchmarks/results]``.
 
 Sections: rate-circuit simulation throughput against NumPy's GEMM (the limit), a plain
-NumPy loop and Brian2; spiking circuits on each Brian2 target; effective samples per second
-of the recurrent circuit against exact reference samplers; wall time to train to the
+NumPy loop and Brian2; spiking circuits on each Brian2 target; wall time to train to the
 rate-circuit tolerance; the closed-form optimum of linear circuits at K = 16, D = 64;
 natural-image patches and the NUTS reference posterior at K = 32; networks of stochastic synapses;
 JAX's random-number generators in the simulation (speed against GEMM, and a moment test);
@@ -24,14 +23,12 @@ from pathlib import Path
 from benchmarks import _common  # noqa: F401  (sets JAX_PLATFORMS before JAX is imported)
 from benchmarks._common import machine, markdown_table, versions
 
-SECTIONS = ("rate_throughput", "spiking_targets", "sampling_efficiency", "training_time", "optimum", "natural_images",
+SECTIONS = ("rate_throughput", "spiking_targets", "training_time", "optimum", "natural_images",
             "synapses", "prng", "sampling", "scale")
 COLUMNS = {
     "rate_throughput": ["N", "B", "steps", "engine", "seconds_min", "seconds_median", "seconds_max",
                         "neuron_steps_per_s", "gflops"],
     "spiking_targets": ["workload", "target", "simulated_s", "first_run_s", "second_run_s", "simulated_s_per_wall_s"],
-    "sampling_efficiency": ["sampler", "chains", "draws", "seconds_median", "ess_per_s", "seconds_for_1000_ess",
-                            "stationary_kl"],
     "training_time": ["task", "steps", "seconds", "max_variance_error", "max_mean_error_sd", "meets_tolerance"],
     "optimum": ["K", "D", "architecture", "charge", "seconds", "objective", "kl_floor_ratio", "under_10_s"],
     "natural_images": ["workload", "seconds", "bar_s", "meets_bar", "max_rhat", "min_ess_bulk", "min_ess_tail",
@@ -51,7 +48,9 @@ def run_suite(quick: bool, sections=SECTIONS, progress: bool = True) -> dict:
 
     from tqdm.auto import tqdm
 
-    results = {"quick": quick, "machine": machine(), "versions": versions(), "sections": {}, "wall_s": {}}
+    here = machine()
+    results = {"quick": quick, "machine": here, "versions": versions(), "sections": {}, "wall_s": {},
+               "section_machine": {name: here for name in sections}}
     for name in tqdm(sections, desc="benchmarks", disable=not progress):
         started = time.perf_counter()
         results["sections"][name] = importlib.import_module(f"benchmarks.{name}").run(quick)
@@ -69,8 +68,11 @@ def to_markdown(results: dict) -> str:
              "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
              "Quick mode (timings meaningless)." if results["quick"] else "", ""]
     for name, rows in results["sections"].items():
-        lines += [f"## {name.replace('_', ' ')} ({results['wall_s'][name]:.0f} s)", "",
-                  markdown_table(rows, COLUMNS[name]), ""]
+        lines += [f"## {name.replace('_', ' ')} ({results['wall_s'][name]:.0f} s)", ""]
+        ran_on = results.get("section_machine", {}).get(name, results["machine"])
+        if ran_on["cpu"] != results["machine"]["cpu"] or ran_on["cores"] != results["machine"]["cores"]:
+            lines += [f"Run on another machine: {ran_on['cpu']}, {ran_on['cores']} cores.", ""]
+        lines += [markdown_table(rows, COLUMNS[name]), ""]
     if "sampling" in results["sections"]:
         from benchmarks.sampling import COLD_START_KL, winners
 
@@ -86,16 +88,22 @@ def to_markdown(results: dict) -> str:
 
 def merged(path: Path, results: dict) -> dict:
     """``results`` with the sections of an earlier run at ``path`` that it did not rerun, so
-    that running one section updates the results file instead of replacing it. Sections from
-    another machine or package version are not mixed in: then ``results`` alone is kept."""
+    that running one section updates the results file instead of replacing it. Each section
+    keeps the machine it ran on (``section_machine``; the Markdown names it where it is not
+    the latest run's). Sections measured with other package versions are not mixed in: then
+    ``results`` alone is kept."""
     if not path.exists() or set(results["sections"]) == set(SECTIONS):
         return results
     earlier = json.loads(path.read_text())
-    if earlier.get("machine") != results["machine"] or earlier.get("versions") != results["versions"]:
-        print(f"{path} was written on another machine or with other versions: replacing it")
+    if earlier.get("versions") != results["versions"] or earlier.get("quick") != results["quick"]:
+        print(f"{path} was written with other package versions (or another mode): replacing it")
         return results
-    combined = {**earlier, "sections": {**earlier["sections"], **results["sections"]},
-                "wall_s": {**earlier["wall_s"], **results["wall_s"]}}
+    earlier_machines = {name: earlier["machine"] for name in earlier["sections"]}
+    earlier_machines.update(earlier.get("section_machine", {}))
+    combined = {**earlier, "machine": results["machine"],
+                "sections": {**earlier["sections"], **results["sections"]},
+                "wall_s": {**earlier["wall_s"], **results["wall_s"]},
+                "section_machine": {**earlier_machines, **results["section_machine"]}}
     if "acceptance" in results:
         combined["acceptance"] = results["acceptance"]
     order = [name for name in SECTIONS if name in combined["sections"]]

@@ -14,7 +14,7 @@ def test_quick_suite_writes_json_and_markdown(tmp_path):
                                cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-2000:]
     results = json.loads((tmp_path / "benchmarks-quick.json").read_text())
-    assert set(results["sections"]) == {"rate_throughput", "spiking_targets", "sampling_efficiency", "training_time",
+    assert set(results["sections"]) == {"rate_throughput", "spiking_targets", "training_time",
                                         "optimum", "natural_images", "synapses", "prng", "sampling", "scale"}
     architectures = {row["architecture"] for row in results["sections"]["optimum"]}
     assert architectures == {"single-layer", "multi-layer", "recurrent"}
@@ -174,19 +174,22 @@ def test_the_optimal_irreversible_circuit_gives_more_effective_samples_per_tau_t
 def test_running_one_section_updates_the_results_file_and_an_unknown_section_is_refused(tmp_path, capsys):
     import pytest
 
-    from benchmarks.__main__ import main, merged
+    from benchmarks.__main__ import main, merged, to_markdown
 
     path = tmp_path / "benchmarks.json"
-    machine, versions = {"cpu": "x", "cores": 2}, {"numpy": "2"}
+    machine, versions = {"cpu": "x", "cores": 2, "python": "3.11"}, {"numpy": "2"}
     path.write_text(json.dumps({"quick": False, "machine": machine, "versions": versions,
                                 "sections": {"prng": [{"impl": "a"}], "optimum": [{"K": 16}]},
                                 "wall_s": {"prng": 1.0, "optimum": 2.0}}))
-    rerun = {"quick": False, "machine": machine, "versions": versions, "sections": {"prng": [{"impl": "b"}]},
-             "wall_s": {"prng": 3.0}}
+    other = {"cpu": "y", "cores": 2, "python": "3.11"}
+    rerun = {"quick": False, "machine": other, "versions": versions, "sections": {"prng": [{"impl": "b"}]},
+             "wall_s": {"prng": 3.0}, "section_machine": {"prng": other}}
     combined = merged(path, rerun)
     assert list(combined["sections"]) == ["optimum", "prng"]  # the suite's order
     assert combined["sections"]["prng"] == [{"impl": "b"}] and combined["wall_s"] == {"prng": 3.0, "optimum": 2.0}
-    assert merged(path, {**rerun, "machine": {"cpu": "y", "cores": 2}})["sections"] == rerun["sections"]
+    assert combined["section_machine"] == {"optimum": machine, "prng": other}  # each section its own machine
+    assert "Run on another machine: x, 2 cores." in to_markdown({**combined, "machine": other, "quick": False})
+    assert merged(path, {**rerun, "versions": {"numpy": "3"}})["sections"] == rerun["sections"]
     with pytest.raises(SystemExit) as refused:
         main(["samplng", "--out", str(tmp_path)])
     assert refused.value.code == 2 and "unknown section(s) samplng" in capsys.readouterr().err
