@@ -17,7 +17,9 @@ Samplers, all in JAX on one machine, batched chains of ``CHAINS`` (NUTS: ``NUTS_
 - MALA: identity preconditioner, step adapted in warm-up to acceptance 0.574 (Roberts &
   Rosenthal 1998);
 - NUTS: NumPyro's kernel with its default diagonal mass-matrix and step-size adaptation.
-Circuits run Euler-Maruyama with dt = 1 ms, tau = 20 ms, as the package simulates them.
+Circuits run Euler-Maruyama with dt = 1 ms, tau = 20 ms, as the package simulates them, but
+through the benchmark's own loop (one matrix product and one key split per step, like every
+other sampler here), not ``RecurrentCircuit.simulate``, whose block-drawn noise is faster.
 
 Per sampler: bulk and tail ESS (arviz-stats, minimum over latents) per wall second of
 sampling (compilation excluded: every program is compiled ahead of time), bulk ESS per tau
