@@ -190,9 +190,10 @@ def _gibbs_step(posterior_mean, precision):
 
 
 def _linear_row(name, update, offset, noise_cov, posterior, seconds, key, per_tau: bool,
-                steps: int | None = None) -> dict:
+                steps: int | None = None, step=None) -> dict:
     """Run a linear sampler z' = F z + c + noise from an exact stationary draw; its stationary
-    moments and cold-start steps are exact (discrete Lyapunov)."""
+    moments and cold-start steps are exact (discrete Lyapunov). ``step`` simulates it (default:
+    the matrix product with diagonal noise of a circuit; Gibbs passes its coordinate sweep)."""
     import jax
     import jax.numpy as jnp
     from scipy.linalg import solve_discrete_lyapunov
@@ -206,9 +207,7 @@ def _linear_row(name, update, offset, noise_cov, posterior, seconds, key, per_ta
     start_key, run_key = jax.random.split(key)
     start = stationary_mean + np.asarray(jax.random.normal(start_key, (CHAINS, size))) @ np.linalg.cholesky(
         stationary_cov).T
-    if name == "Gibbs (exact conditionals)":
-        step = _gibbs_step(posterior.mean[0], np.linalg.inv(posterior.cov))
-    else:
+    if step is None:
         step = _linear_step(jnp.asarray(update, jnp.float32), jnp.asarray(offset, jnp.float32),
                             jnp.asarray(np.sqrt(np.diag(noise_cov)), jnp.float32))
     run = _run_budgeted(step, {"record": jnp.asarray(start, jnp.float32)}, run_key, seconds, steps)
@@ -368,7 +367,8 @@ def cell(n_latent: int, condition: float, seconds: float, trained_steps: int, se
         rows.append(_linear_row(name, update, offset, noise_cov, posterior, seconds, key, per_tau=True))
     update, offset, loading = gibbs_update(posterior.mean[0], task.posterior_precision)
     rows.append(_linear_row("Gibbs (exact conditionals)", update, offset, loading @ loading.T, posterior, seconds,
-                            keys[3], per_tau=False))
+                            keys[3], per_tau=False,
+                            step=_gibbs_step(posterior.mean[0], task.posterior_precision)))
     rows.append(_mala_row(posterior, seconds, keys[4]))
     rows.append(_nuts_row(posterior, seconds, keys[5]))
     for row in rows:

@@ -164,18 +164,19 @@ def run_fast_sampling(seed: int, n_latent: int = 64, condition: float = 100.0, w
     # The reversible and the optimal irreversible circuit with the same stationary covariance.
     precision = np.linalg.inv(stationary)
     precision = 0.5 * (precision + precision.T)
-    references = {name: sampler_measures(*euler_update(*circuit_drift(precision, irreversible), step), step)
-                  for name, irreversible in (("langevin", False), ("optimal", True))}
+    reference_updates = {name: euler_update(*circuit_drift(precision, irreversible), step)
+                         for name, irreversible in (("langevin", False), ("optimal", True))}
+    references = {name: sampler_measures(*euler, step) for name, euler in reference_updates.items()}
 
     fixed_points = np.asarray(circuit.fixed_point(params, jnp.asarray(x_test)), dtype=float)
     spontaneous = np.asarray(circuit.fixed_point(params, jnp.zeros((1, n_latent))), dtype=float)[0]
     posterior = task.posterior(x_test)
     stationary_kl = gaussian_kl(fixed_points, stationary, posterior.mean, posterior.cov)
-    langevin_update, langevin_noise = euler_update(*circuit_drift(precision), step)
     onset = {name: np.array([steps_to_stationarity(f, point, measures["stationary_cov"], spontaneous, ONSET_KL,
                                                    start_cov=measures["stationary_cov"]) for point in fixed_points])
              * step for name, f, measures in (("circuit", update, trained),
-                                               ("langevin", langevin_update, references["langevin"]))}
+                                               ("langevin", reference_updates["langevin"][0],
+                                                references["langevin"]))}
 
     slowest = int(np.argmax(trained["autocorrelation_steps"]))
     empirical = empirical_ess_per_tau(circuit, params, x_test[:1], key_check, check_trials, check_taus, slowest)
