@@ -69,9 +69,8 @@ from circuits._pytree import register_frozen_dataclass
 from circuits._validation import count, positive
 from circuits.recurrent import RecurrentCircuit
 
-__all__ = ["Objective", "TrainingConfig", "TrainingDiverged", "train", "loss_terms", "CHARGES", "PRECISION_SHAPES",
-           "WINDOW_STARTS",
-           "ACTIVITY_FORMS"]
+__all__ = ["Objective", "TrainingConfig", "TrainingDiverged", "train", "loss_terms", "decoding_error_per_response",
+           "decaying_adam", "CHARGES", "PRECISION_SHAPES", "WINDOW_STARTS", "ACTIVITY_FORMS"]
 
 CHARGES = ("responses", "neurons", "local")
 PRECISION_SHAPES = ("isotropic", "diagonal")
@@ -237,15 +236,19 @@ class Objective:
 
     def activity(self, responses):
         """The representation neurons' metabolic cost, averaged over all leading axes of
-        ``responses`` (..., K): 1/2 r^T Q r (Q as charged), sum_k Q_kk |r_k|, or
-        sum_k (nu + 1)/2 log(1 + Q_kk r_k^2 / nu)."""
+        ``responses`` (..., K)."""
+        return jnp.mean(self.activity_per_response(responses))
+
+    def activity_per_response(self, responses):
+        """The metabolic cost of each response (..., K) -> (...): 1/2 r^T Q r (Q as
+        charged), sum_k Q_kk |r_k|, or sum_k (nu + 1)/2 log(1 + Q_kk r_k^2 / nu)."""
         cost = jnp.asarray(self.charged_activity_cost)
         if self.activity_form == "absolute":
-            return jnp.mean(jnp.abs(responses) @ jnp.diag(cost))
+            return jnp.abs(responses) @ jnp.diag(cost)
         if self.activity_form == "student-t":
             dof = self.activity_dof
-            return 0.5 * (dof + 1.0) * jnp.mean(jnp.sum(jnp.log1p(responses**2 * jnp.diag(cost) / dof), axis=-1))
-        return 0.5 * jnp.mean(jnp.einsum("...i,ij,...j->...", responses, cost, responses))
+            return 0.5 * (dof + 1.0) * jnp.sum(jnp.log1p(responses**2 * jnp.diag(cost) / dof), axis=-1)
+        return 0.5 * jnp.einsum("...i,ij,...j->...", responses, cost, responses)
 
     def precision_of(self, params):
         """The decoding precision P in use, (D,): learned or fixed."""
@@ -353,19 +356,27 @@ def check_supported(circuit, objective: Objective) -> None:
                          "inhibitory rates are not part of the simulated responses, so they could not pay")
 
 
-def loss_terms(circuit, params, objective: Objective, x, key, config: TrainingConfig) -> dict:
-    """The objective's terms (each averaged over inputs and responses) and their sum ``loss``."""
-    sampled = _training_responses(circuit, params, x, key, config)
-    responses = sampled["responses"]
+def decoding_error_per_response(objective: Objective, params, x, responses):
+    """-log sum_j w_j exp(-1/2 |x - c_j A r|^2_P) for each response (nats), (n, S) from x
+    (n, D) and responses (n, S, K): the decoding error with the contrast prior's nodes c_j and
+    weights w_j (one node c = 1 by default), plus the precision's normaliser when P is learned."""
     prediction = responses @ objective.decoder_of(params).T  # (n, S, D)
     precision = objective.precision_of(params)
     nodes = jnp.asarray(objective.contrast_nodes)
     residual = x[:, None, None, :] - prediction[:, :, None, :] * nodes[None, None, :, None]  # (n, S, J, D)
     squared = 0.5 * jnp.sum(precision * residual**2, axis=-1)
     log_weights = jnp.log(jnp.asarray(objective.contrast_weights))
-    decoding = jnp.mean(-jax.scipy.special.logsumexp(log_weights - squared, axis=-1))
+    decoding = -jax.scipy.special.logsumexp(log_weights - squared, axis=-1)
     if objective.learn_precision:
         decoding = decoding + gaussian_normaliser(precision)
+    return decoding
+
+
+def loss_terms(circuit, params, objective: Objective, x, key, config: TrainingConfig) -> dict:
+    """The objective's terms (each averaged over inputs and responses) and their sum ``loss``."""
+    sampled = _training_responses(circuit, params, x, key, config)
+    responses = sampled["responses"]
+    decoding = jnp.mean(decoding_error_per_response(objective, params, x, responses))
     activity = objective.activity(responses)
     if objective.charge == "local" and "hidden" in sampled:
         activity = activity + 0.5 * objective.hidden_activity_cost * jnp.mean(jnp.sum(sampled["hidden"] ** 2, -1))
@@ -386,9 +397,9 @@ def _history_dataset(terms: dict) -> xr.Dataset:
     )
 
 
-def _optimizer(config: TrainingConfig):
-    """Adam with the step size decayed exponentially from ``learning_rate`` to
-    ``final_learning_rate`` over ``config.steps``."""
+def decaying_adam(config):
+    """Adam with the step size decayed exponentially from ``config.learning_rate`` to
+    ``config.final_learning_rate`` over ``config.steps`` (any config with those fields)."""
     schedule = optax.exponential_decay(config.learning_rate, transition_steps=config.steps,
                                        decay_rate=config.final_learning_rate / config.learning_rate)
     return optax.adam(schedule)
@@ -402,7 +413,7 @@ def _run_chunk(circuit, config: TrainingConfig, objective: Objective, data, carr
     data are arguments, not constants: one compilation then serves every seed and task of
     the same shapes, instead of one per training run.
     """
-    optimizer = _optimizer(config)
+    optimizer = decaying_adam(config)
 
     def total(p, x, k):
         terms = loss_terms(circuit, p, objective, x, k, config)
@@ -465,7 +476,7 @@ def train(circuit, objective: Objective, data, key, config: TrainingConfig = Tra
     # float) changes type after the first update, and each change would recompile the chunk.
     params = {name: jnp.asarray(value, dtype=jnp.result_type(float)) for name, value in params.items()}
     data_j = jnp.asarray(data)
-    carry = (params, _optimizer(config).init(params))
+    carry = (params, decaying_adam(config).init(params))
     history = {name: [] for name in ("loss", "decoding_error", "activity_cost", "reliability_cost")}
     track = [name for name in track if name in params]
     traces, check_steps = {name: [] for name in track}, []

@@ -1,0 +1,215 @@
+"""Spiking circuits with escape noise, simulated and trained in JAX.
+
+Neuron model (discrete time, step dt). Each neuron is leaky integrate-and-fire,
+
+    v' = v + (dt / tau_m) (-v + I_i(x) + sum_j W_ij y_j),      I_i(x) = sum_d M_id x_d + b_i,
+
+with a dimensionless potential (threshold theta = 1, rest and reset 0). Its threshold is
+soft: in each step it fires with probability p = 1 - exp(-rho(v') dt), escape rate
+
+    rho(v) = rho_0 exp((v - theta) / delta_i)
+
+(escape noise: Gerstner & Kistler 2002, sec. 5.3; Jolivet et al. 2006 fit this form to
+cortical neurons). delta_i, the escape-noise width (threshold units), is the neuron's noise
+source and its reliability: delta -> 0 is a deterministic threshold and regular firing, a
+large delta an irregular, Poisson-like neuron. After a spike v' = 0. In a recurrent circuit
+(``recurrent=True``), y_j is neuron j's synaptic trace, y' = y exp(-dt / tau_s) + s_j (s_j = 1
+in a step with a spike), so a spike reaches the other neurons from the next step on.
+
+Readout. Every trial starts from rest (v = y = 0) at stimulus onset, runs a burn-in of
+``burn_in`` seconds and then a window of ``window`` seconds; the spike counts n_i of the
+window give the trial's sample of the latents, z = c + R n / T (T = window, n / T in
+spikes/s, R in latent units per spike/s). One trial, one sample.
+
+Parameters are a dict of arrays: ``input_weights`` M (N, D), ``input_bias`` b (N),
+``recurrent_weights`` W (N, N; recurrent circuits only, no autapses), ``log_escape_width``
+log delta (N), ``readout_weights`` R (K, N), ``readout_bias`` c (K).
+
+The log-probability of a trial's spike train given the parameters is exact and
+differentiable (the state is a deterministic function of the parameters and the spikes
+so far), which is what the score-function gradient of ``circuits.spiking_learning`` uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from circuits._validation import count, positive, steps
+
+__all__ = ["EscapeNoiseCircuit", "NEURON_MODELS"]
+
+#: Neuron models of trained spiking circuits. ``"escape"``: the soft-threshold LIF above.
+NEURON_MODELS = ("escape",)
+#: Bounds on (v - theta) / delta: keep exp() finite in float32 (p = 1 above, p ~ 1e-23 / step below).
+_EXPONENT_BOUNDS = (-50.0, 30.0)
+
+
+@dataclass(frozen=True)
+class EscapeNoiseCircuit:
+    """A single-layer (``recurrent=False``) or recurrent circuit of escape-noise neurons.
+
+    Parameters
+    ----------
+    n_input : D, input dimensions.
+    n_neurons : N, spiking neurons.
+    n_latent : K, latents read out.
+    recurrent : connect the neurons to each other (W, no autapses).
+    tau_membrane : membrane time constant tau_m (s).
+    tau_synapse : decay time constant of the recurrent synaptic trace tau_s (s).
+    dt : time step (s).
+    rate_at_threshold : rho_0, the escape rate at v = theta (spikes/s).
+    burn_in : time from onset (rest) to the start of the counting window (s).
+    window : counting window T (s).
+    """
+
+    n_input: int
+    n_neurons: int
+    n_latent: int
+    recurrent: bool = False
+    tau_membrane: float = 0.02
+    tau_synapse: float = 0.01
+    dt: float = 0.001
+    rate_at_threshold: float = 100.0
+    burn_in: float = 0.05
+    window: float = 0.1
+
+    def __post_init__(self):
+        count("n_input", self.n_input, 1)
+        count("n_neurons", self.n_neurons, 1)
+        count("n_latent", self.n_latent, 1)
+        if not isinstance(self.recurrent, bool):
+            raise ValueError(f"recurrent must be True or False, got {self.recurrent!r}")
+        for name in ("tau_membrane", "tau_synapse", "dt", "rate_at_threshold"):
+            positive(name, getattr(self, name))
+        if self.dt > min(self.tau_membrane, self.tau_synapse):
+            raise ValueError(f"dt must be at most the shortest time constant, got dt = {self.dt} s")
+        positive("window", self.window)
+        if self.window < self.dt:
+            raise ValueError(f"window must be at least one step (dt = {self.dt} s), got {self.window} s")
+        steps("window", self.window, self.dt)
+        steps("burn_in", self.burn_in, self.dt, minimum=0)
+
+    @property
+    def burn_in_steps(self) -> int:
+        return steps("burn_in", self.burn_in, self.dt, minimum=0)
+
+    @property
+    def window_steps(self) -> int:
+        return steps("window", self.window, self.dt)
+
+    @property
+    def n_steps(self) -> int:
+        return self.burn_in_steps + self.window_steps
+
+    @property
+    def architecture(self) -> str:
+        return "recurrent" if self.recurrent else "single-layer"
+
+    def init(self, key, escape_width: float = 0.3, rate: float = 20.0) -> dict:
+        """Initial parameters: input weights N(0, 0.3^2 / D), biases at threshold, escape
+        width ``escape_width`` (threshold units), weak recurrent weights N(0, 0.1^2 / N),
+        readout weights N(0, 1 / (N rate^2)) (so that z has a spread of order 1 at ``rate``
+        spikes/s), readout bias 0."""
+        positive("escape_width", escape_width)
+        positive("rate", rate)
+        k_in, k_rec, k_out = jax.random.split(key, 3)
+        n, d = self.n_neurons, self.n_input
+        params = {
+            "input_weights": 0.3 * jax.random.normal(k_in, (n, d)) / np.sqrt(d),
+            "input_bias": jnp.ones(n),
+            "log_escape_width": jnp.full(n, np.log(escape_width)),
+            "readout_weights": jax.random.normal(k_out, (self.n_latent, n)) / (rate * np.sqrt(n)),
+            "readout_bias": jnp.zeros(self.n_latent),
+        }
+        if self.recurrent:
+            params["recurrent_weights"] = 0.1 * jax.random.normal(k_rec, (n, n)) / np.sqrt(n) * (1.0 - jnp.eye(n))
+        return params
+
+    def escape_width(self, params):
+        """delta, (N,) threshold units."""
+        return jnp.exp(params["log_escape_width"])
+
+    def drive(self, params, x):
+        """The feed-forward input I(x) = M x + b, (n, N) threshold units."""
+        return x @ params["input_weights"].T + params["input_bias"]
+
+    def recurrent_matrix(self, params):
+        if not self.recurrent:
+            return None
+        return params["recurrent_weights"] * (1.0 - jnp.eye(self.n_neurons))
+
+    def _run(self, params, x, per_step, spikes_of, record: bool):
+        """The dynamics over all steps for inputs x (n, D). ``per_step`` (steps, n, trials, N)
+        is scanned over; ``spikes_of(value, hazard_dt)`` gives each step's spikes (0/1) from
+        its value and the step's hazard x dt. Returns (window counts, log-probability of the
+        spike trains, spike trains or None)."""
+        drive = self.drive(params, x)
+        width = self.escape_width(params)
+        recurrent = self.recurrent_matrix(params)
+        leak = self.dt / self.tau_membrane
+        decay = np.exp(-self.dt / self.tau_synapse)
+        low, high = _EXPONENT_BOUNDS
+        burn_in = self.burn_in_steps
+
+        def one_step(carry, inputs):
+            (v, y), counts, log_prob = carry
+            value, index = inputs
+            total = drive[:, None, :] if recurrent is None else drive[:, None, :] + y @ recurrent.T
+            v = v + leak * (total - v)
+            hazard_dt = self.rate_at_threshold * self.dt * jnp.exp(jnp.clip((v - 1.0) / width, low, high))
+            spikes = jax.lax.stop_gradient(spikes_of(value, hazard_dt))
+            # log p = log(1 - exp(-hazard dt)) for a spike, -hazard dt for none; where, not a
+            # product, so that a zero probability never meets a zero count.
+            log_p = jnp.where(spikes > 0, jnp.log(-jnp.expm1(-hazard_dt)), -hazard_dt)
+            carry = ((v * (1.0 - spikes), y * decay + spikes), counts + spikes * (index >= burn_in),
+                     log_prob + jnp.sum(log_p, axis=-1))
+            return carry, (spikes if record else None)
+
+        zeros = jnp.zeros(per_step.shape[1:])
+        (_, counts, log_prob), spikes = jax.lax.scan(
+            one_step, ((zeros, zeros), zeros, jnp.zeros(zeros.shape[:2])), (per_step, jnp.arange(per_step.shape[0])))
+        return counts, log_prob, spikes
+
+    def simulate(self, params, x, key, n_trials: int, record: bool = False) -> dict:
+        """Simulate ``n_trials`` trials per input.
+
+        Parameters
+        ----------
+        x : (n, D) inputs, constant from onset.
+        key : JAX PRNG key.
+        record : also return the spike trains.
+
+        Returns
+        -------
+        dict with ``counts`` (n, n_trials, N) spikes in the window, ``log_prob`` (n, n_trials)
+        the log-probability (nats) of each trial's spike train given the parameters (its
+        gradient is the score), ``samples`` (n, n_trials, K) the readout z, and with
+        ``record`` ``spikes`` (n, n_trials, steps, N) as 0/1 floats over burn-in and window.
+        """
+        x = jnp.asarray(x)
+        uniforms = jax.random.uniform(key, (self.n_steps, x.shape[0], n_trials, self.n_neurons))
+        # A spike when the uniform falls below p = 1 - exp(-hazard dt).
+        counts, log_prob, spikes = self._run(params, x, uniforms,
+                                             lambda u, hazard_dt: (u < -jnp.expm1(-hazard_dt)).astype(u.dtype),
+                                             record)
+        result = {"counts": counts, "log_prob": log_prob, "samples": self.readout(params, counts)}
+        if record:
+            result["spikes"] = jnp.moveaxis(spikes, 0, 2)
+        return result
+
+    def readout(self, params, counts):
+        """z = c + R n / T from window counts (..., N) -> (..., K)."""
+        return counts @ params["readout_weights"].T / self.window + params["readout_bias"]
+
+    def log_prob(self, params, x, spikes):
+        """Log-probability (nats) of given spike trains (n, trials, steps, N), 0/1, for inputs
+        x (n, D), and their window counts: (log_prob (n, trials), counts (n, trials, N))."""
+        spikes = jnp.moveaxis(jnp.asarray(spikes, dtype=jnp.result_type(float)), 2, 0)
+        if spikes.shape[0] != self.n_steps:
+            raise ValueError(f"spikes must cover {self.n_steps} steps, got {spikes.shape[0]}")
+        counts, log_prob, _ = self._run(params, jnp.asarray(x), spikes, lambda s, hazard_dt: s, False)
+        return log_prob, counts
