@@ -18,8 +18,10 @@ in a step with a spike), so a spike reaches the other neurons from the next step
 
 Readout. Every trial starts from rest (v = y = 0) at stimulus onset, runs a burn-in of
 ``burn_in`` seconds and then a window of ``window`` seconds; the spike counts n_i of the
-window give the trial's sample of the latents, z = c + R n / T (T = window, n / T in
-spikes/s, R in latent units per spike/s). One trial, one sample.
+window give the trial's sample of the latents, z = c + R n / (T rho_0): the window's rates
+(n / T, spikes/s) in units of the escape rate at threshold, so that R is of order 1 (Adam
+moves every parameter by about its step size, whatever the parameter's scale). One trial,
+one sample.
 
 Parameters are a dict of arrays: ``input_weights`` M (N, D), ``input_bias`` b (N),
 ``recurrent_weights`` W (N, N; recurrent circuits only, no autapses), ``log_escape_width``
@@ -40,7 +42,7 @@ import numpy as np
 
 from circuits._validation import count, positive, steps
 
-__all__ = ["EscapeNoiseCircuit", "NEURON_MODELS"]
+__all__ = ["EscapeNoiseCircuit", "NEURON_MODELS", "simulate_in_brian2"]
 
 #: Neuron models of trained spiking circuits. ``"escape"``: the soft-threshold LIF above.
 NEURON_MODELS = ("escape",)
@@ -112,8 +114,8 @@ class EscapeNoiseCircuit:
     def init(self, key, escape_width: float = 0.3, rate: float = 20.0) -> dict:
         """Initial parameters: input weights N(0, 0.3^2 / D), biases at threshold, escape
         width ``escape_width`` (threshold units), weak recurrent weights N(0, 0.1^2 / N),
-        readout weights N(0, 1 / (N rate^2)) (so that z has a spread of order 1 at ``rate``
-        spikes/s), readout bias 0."""
+        readout weights N(0, (rho_0 / rate)^2 / N) (z of order 1 at ``rate`` spikes/s),
+        readout bias 0."""
         positive("escape_width", escape_width)
         positive("rate", rate)
         k_in, k_rec, k_out = jax.random.split(key, 3)
@@ -122,7 +124,7 @@ class EscapeNoiseCircuit:
             "input_weights": 0.3 * jax.random.normal(k_in, (n, d)) / np.sqrt(d),
             "input_bias": jnp.ones(n),
             "log_escape_width": jnp.full(n, np.log(escape_width)),
-            "readout_weights": jax.random.normal(k_out, (self.n_latent, n)) / (rate * np.sqrt(n)),
+            "readout_weights": self.rate_at_threshold / rate * jax.random.normal(k_out, (self.n_latent, n)) / n**0.5,
             "readout_bias": jnp.zeros(self.n_latent),
         }
         if self.recurrent:
@@ -202,8 +204,8 @@ class EscapeNoiseCircuit:
         return result
 
     def readout(self, params, counts):
-        """z = c + R n / T from window counts (..., N) -> (..., K)."""
-        return counts @ params["readout_weights"].T / self.window + params["readout_bias"]
+        """z = c + R n / (T rho_0) from window counts (..., N) -> (..., K)."""
+        return counts @ params["readout_weights"].T / (self.window * self.rate_at_threshold) + params["readout_bias"]
 
     def log_prob(self, params, x, spikes):
         """Log-probability (nats) of given spike trains (n, trials, steps, N), 0/1, for inputs
@@ -213,3 +215,55 @@ class EscapeNoiseCircuit:
             raise ValueError(f"spikes must cover {self.n_steps} steps, got {spikes.shape[0]}")
         counts, log_prob, _ = self._run(params, jnp.asarray(x), spikes, lambda s, hazard_dt: s, False)
         return log_prob, counts
+
+
+def simulate_in_brian2(circuit: EscapeNoiseCircuit, params, x, n_trials: int, seed: int,
+                       target: str = "numpy") -> np.ndarray:
+    """Re-simulate the circuit in Brian2: the same equations, parameters and step, one
+    network holding every (input, trial) copy. Returns the window counts (n, n_trials, N).
+
+    The correspondence, step by step: Brian2 integrates v by forward Euler and the synaptic
+    variable g = W y exactly (decay exp(-dt / tau_s)), both from the previous step's values;
+    then it draws the escape-noise threshold on the new v, delivers the step's spikes
+    (g += W_ij, seen from the next step on) and resets v to 0, in that order: the update of
+    ``EscapeNoiseCircuit.simulate``. The random streams differ (Brian2 draws from NumPy's),
+    so the two agree in distribution, not spike for spike.
+    """
+    from circuits.brian_tools import brian_session
+
+    n_trials = count("n_trials", n_trials, 1)
+    x = np.asarray(x, dtype=float)
+    n_inputs, n = x.shape[0], circuit.n_neurons
+    values = {name: np.asarray(value, dtype=float) for name, value in params.items()}
+    drive = x @ values["input_weights"].T + values["input_bias"]  # (n_inputs, N)
+    copies = n_inputs * n_trials
+    low, high = _EXPONENT_BOUNDS
+    with brian_session(target, seed, name=f"escape_noise_N{n}") as brian2:
+        second = brian2.second
+        equations = "dv/dt = (-v + drive + g) / tau_m : 1\ndg/dt = -g / tau_s : 1\ndrive : 1 (constant)\n" \
+                    "width : 1 (constant)"
+        neurons = brian2.NeuronGroup(
+            copies * n, equations, method="euler", dt=circuit.dt * second, name="escape_noise_neurons",
+            threshold=f"rand() < 1 - exp(-rho0 * dt * exp(clip((v - 1) / width, {low}, {high})))", reset="v = 0",
+            namespace={"tau_m": circuit.tau_membrane * second, "tau_s": circuit.tau_synapse * second,
+                       "rho0": circuit.rate_at_threshold / second})
+        neurons.drive = np.repeat(drive, n_trials, axis=0).reshape(-1)  # index (input * trials + trial) * N + i
+        neurons.width = np.tile(np.exp(values["log_escape_width"]), copies)
+        objects = [neurons]
+        if circuit.recurrent:
+            weights = values["recurrent_weights"] * (1.0 - np.eye(n))
+            post, pre = np.nonzero(weights)
+            offsets = np.repeat(np.arange(copies) * n, len(pre))
+            synapses = brian2.Synapses(neurons, neurons, "w : 1 (constant)", on_pre="g_post += w",
+                                       dt=circuit.dt * second, name="recurrent_synapses")
+            synapses.connect(i=np.tile(pre, copies) + offsets, j=np.tile(post, copies) + offsets)
+            synapses.w = np.tile(weights[post, pre], copies)
+            objects.append(synapses)
+        monitor = brian2.SpikeMonitor(neurons, name="escape_noise_spikes")
+        objects.append(monitor)
+        brian2.Network(*objects).run(circuit.n_steps * circuit.dt * second, namespace={})
+        step_of_spike = np.round(np.asarray(monitor.t / second) / circuit.dt).astype(np.int64)
+        neuron_of_spike = np.asarray(monitor.i, dtype=np.int64)
+    in_window = step_of_spike >= circuit.burn_in_steps
+    counts = np.bincount(neuron_of_spike[in_window], minlength=copies * n)
+    return counts.reshape(n_inputs, n_trials, n).astype(float)

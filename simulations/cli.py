@@ -47,7 +47,9 @@ _METRIC_ORDER = ("median_gabor_r_squared", "ica_median_gabor_r_squared", "contro
                  "ssn_loss_covariance", "test_accuracy", "test_accuracy_at_mean", "rms_weight_std",
                  "slope_variance_on_hessian_0", "slope_variance_on_hessian_0_low",
                  "slope_variance_on_hessian_0_high", "slope_variance_on_importance_0", "test_loss", "test_loss_at_mean",
-                 "stationary_kl", "ess_per_tau", "langevin_ess_per_tau", "optimal_ess_per_tau", "ess_per_tau_ratio",
+                 "rate_kl_true_posterior", "kl_bar", "kl_sampling_floor", "mean_rate", "fano_factor",
+                 "noise_correlation_rms_error", "stationary_kl", "ess_per_tau", "langevin_ess_per_tau",
+                 "optimal_ess_per_tau", "ess_per_tau_ratio",
                  "empirical_ess_per_tau", "henrici_departure", "henrici_departure_stationary_metric",
                  "irreversibility", "onset_time_median", "langevin_onset_time_median")
 

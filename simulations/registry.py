@@ -35,11 +35,12 @@ def experiments() -> dict:
     from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
     from simulations.ssn_experiments import run_ssn
     from simulations.synapse_experiments import run_synapses
+    from simulations.trained_spiking import run_trained_spiking
 
     return {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann,
             "spiking-circuit": run_spiking_circuit, "implicit-em": run_implicit_em, "agop": run_agop,
             "ssn": run_ssn, "natural-images": run_natural_images, "synapses": run_synapses,
-            "fast-sampling": run_fast_sampling}
+            "fast-sampling": run_fast_sampling, "trained-spiking": run_trained_spiking}
 
 
 _QUICK_HELP = "smoke run at small sizes (checks the pipeline, not the science)"
@@ -58,6 +59,7 @@ QUICK = {
     "natural-images": dict(steps=200, samples=50, n_test=4, n_train=2000, n_reference_draws=100),
     "synapses": dict(steps=300, n_train=2000, n_test=500, importance_epochs=1),
     "fast-sampling": dict(steps=100, n_latent=4, n_train=1000, n_test=2),
+    "trained-spiking": dict(steps=50, n_train=1000, n_test=2, test_trials=20, compare_rate=False),
 }
 
 
@@ -215,6 +217,40 @@ def _add_fast_sampling_parser(experiments) -> None:
     parser.add_argument("--task-seed", type=SEED, default=0, help="seed of the task's random basis")
 
 
+def _add_trained_spiking_parser(experiments) -> None:
+    from circuits.escape_noise import NEURON_MODELS
+    from simulations.trained_spiking import SPIKING_ARCHITECTURES, SPIKING_NOISE_SITES, SPIKING_TASKS
+
+    parser = experiments.add_parser("trained-spiking", help="spiking circuit (escape-noise LIF, JAX) trained under "
+                                                            "local costs; readout vs the exact posterior")
+    _add_common_options(parser)
+    parser.add_argument("--task", choices=SPIKING_TASKS, default="linear-gaussian")
+    parser.add_argument("--neuron", choices=NEURON_MODELS, default="escape",
+                        help="escape: leaky integrate-and-fire with a soft (escape-noise) threshold")
+    parser.add_argument("--noise-site", choices=SPIKING_NOISE_SITES, default="neurons",
+                        help="neurons: each neuron's escape noise, paid for by its own reliability cost")
+    parser.add_argument("--architecture", choices=SPIKING_ARCHITECTURES, default="single-layer")
+    parser.add_argument("--latents", type=COUNT, default=4, help="K, latents read out")
+    parser.add_argument("--inputs", type=COUNT, default=8, help="D, input dimensions")
+    parser.add_argument("--neurons", type=COUNT, default=16, help="N, spiking neurons")
+    parser.add_argument("--steps", type=COUNT, default=None, help="training steps (default 2000)")
+    parser.add_argument("--cost", choices=COST_FAMILIES, default="log", help="reliability-cost family on each "
+                                                                             "neuron's escape-noise width")
+    parser.add_argument("--cost-strength", type=POSITIVE, default=1.0, help="lambda (> 0)")
+    parser.add_argument("--cost-exponent", type=POSITIVE, default=None, help="rho of the power-law cost")
+    parser.add_argument("--spike-cost", type=NON_NEGATIVE, default=0.0, help="nats per spike (>= 0)")
+    parser.add_argument("--drive-cost", type=NON_NEGATIVE, default=0.1,
+                        help="nats per squared threshold unit of synaptic drive, per neuron (>= 0)")
+    parser.add_argument("--window", type=POSITIVE, default=0.1,
+                        help="counting window of the readout, seconds (> 0, at least dt = 1 ms)")
+    parser.add_argument("--burn-in", type=NON_NEGATIVE, default=0.05,
+                        help="time from onset (rest) to the window, seconds (a multiple of dt)")
+    parser.add_argument("--test-trials", type=number(int, minimum=2), default=400,
+                        help="trials per test stimulus (one readout sample each)")
+    parser.add_argument("--no-rate-comparison", action="store_true",
+                        help="skip training the rate single-layer circuit on the same task")
+
+
 def _clamp(text: str) -> dict[int, int]:
     """``"0=1,1=0"`` -> {0: 1, 1: 0}; ``"none"`` -> {}."""
     if text.strip().lower() == "none":
@@ -298,6 +334,7 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     _add_natural_images_parser(experiments)
     _add_synapses_parser(experiments)
     _add_fast_sampling_parser(experiments)
+    _add_trained_spiking_parser(experiments)
     implicit = experiments.add_parser("implicit-em", help="gradient learning as EM on a Gaussian mixture")
     _add_common_options(implicit)
     implicit.add_argument("--plot", default=None, help="also write the log-likelihood plot here")
@@ -387,6 +424,16 @@ def experiment_call(args):
         if args.steps is not None:
             kwargs["steps"] = args.steps
         label = f"K={args.latents}, condition {args.condition:g}, start {args.start}"
+    elif args.experiment == "trained-spiking":
+        kwargs = dict(seed=args.seed, task=args.task, neuron=args.neuron, noise_site=args.noise_site,
+                      architecture=args.architecture, n_latent=args.latents, n_input=args.inputs,
+                      n_neurons=args.neurons, cost=args.cost, cost_strength=args.cost_strength,
+                      cost_exponent=args.cost_exponent, spike_cost=args.spike_cost, drive_cost=args.drive_cost,
+                      window=args.window, burn_in=args.burn_in, test_trials=args.test_trials,
+                      compare_rate=not args.no_rate_comparison, progress=not args.quiet)
+        if args.steps is not None:
+            kwargs["steps"] = args.steps
+        label = f"{args.architecture} {args.neuron} / {args.task} / {args.cost} cost"
     elif args.experiment == "natural-images":
         from simulations.results import load_results
 
@@ -401,7 +448,8 @@ def experiment_call(args):
         kwargs, label = _experiment_kwargs(args), args.architecture
     if getattr(args, "quick", False):
         explicit_steps = kwargs.get("steps") if args.experiment in ("linear-gaussian", "gsm", "natural-images",
-                                                                     "synapses", "fast-sampling") else None
+                                                                     "synapses", "fast-sampling",
+                                                                     "trained-spiking") else None
         kwargs.update(QUICK[args.experiment])
         if explicit_steps is not None:
             kwargs["steps"] = explicit_steps

@@ -76,11 +76,12 @@ def test_log_probabilities_of_two_steps_against_hand_computation():
     np.testing.assert_array_equal(np.asarray(counts[0, 0]), [1.0, 1.0])
 
 
-def test_readout_is_the_window_rate_read_linearly():
+def test_readout_is_the_window_rate_in_units_of_the_threshold_rate_read_linearly():
     circuit = tiny(3, burn_in=2 * DT, window=4 * DT)
     params = circuit.init(jax.random.PRNGKey(0))
     counts = np.array([[[1.0, 0.0, 3.0]]])
-    expected = np.asarray(params["readout_bias"]) + np.asarray(params["readout_weights"]) @ counts[0, 0] / 0.004
+    rates = counts[0, 0] / 0.004  # spikes/s
+    expected = np.asarray(params["readout_bias"]) + np.asarray(params["readout_weights"]) @ rates / RHO0
     np.testing.assert_allclose(np.asarray(circuit.readout(params, counts))[0, 0], expected, rtol=1e-6)
 
 
