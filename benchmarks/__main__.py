@@ -24,7 +24,7 @@ from benchmarks import _common  # noqa: F401  (sets JAX_PLATFORMS before JAX is 
 from benchmarks._common import machine, markdown_table, versions
 
 SECTIONS = ("rate_throughput", "spiking_targets", "training_time", "optimum", "natural_images",
-            "synapses", "prng", "sampling", "scale")
+            "synapses", "prng", "sampling", "scale", "trained_spiking")
 COLUMNS = {
     "rate_throughput": ["N", "B", "steps", "engine", "seconds_min", "seconds_median", "seconds_max",
                         "neuron_steps_per_s", "gflops"],
@@ -40,6 +40,7 @@ COLUMNS = {
               "under_memory_bar"],
     "prng": ["impl", "N", "B", "steps", "normals_s", "simulation_s", "gemm_s", "rng_share", "ours_over_gemm",
              "n_draws", "max_abs_z"],
+    "trained_spiking": ["workload", "engine", "trials", "seconds", "first_run_s", "per_second", "rate_units"],
 }
 
 

@@ -234,10 +234,12 @@ def _add_trained_spiking_parser(experiments) -> None:
     parser.add_argument("--inputs", type=COUNT, default=8, help="D, input dimensions")
     parser.add_argument("--neurons", type=COUNT, default=16, help="N, spiking neurons")
     parser.add_argument("--steps", type=COUNT, default=None, help="training steps (default 2000)")
-    parser.add_argument("--cost", choices=COST_FAMILIES, default="log", help="reliability-cost family on each "
-                                                                             "neuron's escape-noise width")
+    parser.add_argument("--cost", choices=COST_FAMILIES, default="power",
+                        help="reliability-cost family on each neuron's escape-noise width (log is unbounded below "
+                             "for neurons the readout ignores)")
     parser.add_argument("--cost-strength", type=POSITIVE, default=1.0, help="lambda (> 0)")
-    parser.add_argument("--cost-exponent", type=POSITIVE, default=None, help="rho of the power-law cost")
+    parser.add_argument("--cost-exponent", type=POSITIVE, default=2.0,
+                        help="rho of the power-law cost (default 2: channel noise, variance ~ 1 / channels)")
     parser.add_argument("--spike-cost", type=NON_NEGATIVE, default=0.0, help="nats per spike (>= 0)")
     parser.add_argument("--drive-cost", type=NON_NEGATIVE, default=0.1,
                         help="nats per squared threshold unit of synaptic drive, per neuron (>= 0)")

@@ -15,7 +15,8 @@ def test_quick_suite_writes_json_and_markdown(tmp_path):
     assert completed.returncode == 0, completed.stderr[-2000:]
     results = json.loads((tmp_path / "benchmarks-quick.json").read_text())
     assert set(results["sections"]) == {"rate_throughput", "spiking_targets", "training_time",
-                                        "optimum", "natural_images", "synapses", "prng", "sampling", "scale"}
+                                        "optimum", "natural_images", "synapses", "prng", "sampling", "scale",
+                                        "trained_spiking"}
     architectures = {row["architecture"] for row in results["sections"]["optimum"]}
     assert architectures == {"single-layer", "multi-layer", "recurrent"}
     engines = {row["engine"] for row in results["sections"]["rate_throughput"]}
@@ -31,6 +32,9 @@ def test_quick_suite_writes_json_and_markdown(tmp_path):
                         "MALA", "NUTS"}
     assert all(row["ess_bulk_per_s"] > 0 and row["cold_start_s"] >= 0 for row in results["sections"]["sampling"])
     assert all(row["peak_rss_gib"] > 0 and row["finite"] for row in results["sections"]["scale"][:1])
+    spiking = results["sections"]["trained_spiking"]
+    assert {row["engine"] for row in spiking} == {"jax", "brian2-numpy"}
+    assert all(row["per_second"] > 0 for row in spiking)
     markdown = (tmp_path / "benchmarks-quick.md").read_text()
     assert "## rate throughput" in markdown and "## Which sampler wins per wall second" in markdown
 
