@@ -50,7 +50,7 @@ def run(quick: bool) -> list[dict]:
              "seconds": seconds, "first_run_s": first, "per_second": steps / seconds,
              "rate_units": "optimiser steps/s"}]
     x = rng.normal(size=(1, 8))
-    for recurrent in (False, True):
+    for recurrent in (False,) if quick else (False, True):  # quick: checks the section runs
         circuit = EscapeNoiseCircuit(8, n_neurons, 4, recurrent=recurrent)
         params = circuit.init(jax.random.PRNGKey(0))
         simulated_per_trial = circuit.n_steps * circuit.dt

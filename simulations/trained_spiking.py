@@ -14,7 +14,7 @@ cost = lambda / (2 delta^2): channel noise has a variance inversely proportional
 of channels, and their energy is proportional to it (Faisal, Selen & Wolpert 2008). The log
 cost is offered but is unbounded below here: a neuron that the readout ignores can widen its
 escape noise without limit, and -log delta falls without limit (measured, seed 1, 4000 steps:
-12 of 16 widths grew to 275-1476 threshold units and the objective to -78 nats per input).
+13 of 16 widths grew to 275-1476 threshold units and the objective to -78 nats per input).
 
 Measures, on ``n_test`` held-out stimuli with ``test_trials`` trials each (one readout sample
 per trial): the KL of the moment-matched readout to the exact posterior (median over

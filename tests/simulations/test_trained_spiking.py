@@ -112,12 +112,21 @@ def test_the_trained_spiking_outcome_at_the_published_size():
     (about 30 minutes). Linear-Gaussian: single-layer and recurrent readouts above the bar on
     every seed (measured 0.41-1.50 against 0.34-0.66 nats), the recurrent one not below the
     mean-field floor, and the variance under-dispersed (ratio 0.55-0.84); GSM: the readout's
-    variance slope below 0 on every seed."""
+    variance slope below 0 on every seed. The single-layer KL is mostly the covariance's
+    (0.79 of 0.99, 0.30 of 0.46, 1.15 of 1.50 nats). Seed 1 after 2000 steps passes below the
+    floor (0.30 nats) at a higher objective than after 6000 (12.1 against 9.5 nats per input)."""
     for seed in (1, 2, 3):
         for architecture in ("single-layer", "recurrent"):
             ds = run_trained_spiking(seed, architecture=architecture, progress=False)
             assert float(ds["kl_true_posterior"]) > float(ds["kl_bar"]), (seed, architecture)
             assert float(ds["kl_true_posterior"]) > float(ds["mean_field_floor"]), (seed, architecture)
             assert float(ds["variance_ratio"]) < 0.9, (seed, architecture)
+            if architecture == "single-layer":
+                assert float(ds["kl_covariance_term"]) > 0.5 * float(ds["kl_true_posterior"]), seed
+                if seed == 1:
+                    converged = ds
         gsm = run_trained_spiking(seed, task="gsm", compare_rate=False, progress=False)
         assert float(gsm["readout_variance_slope"]) + 3 * float(gsm["readout_variance_slope_se"]) < 0, seed
+    early = run_trained_spiking(1, steps=2000, compare_rate=False, progress=False)
+    assert float(early["kl_true_posterior"]) < float(converged["mean_field_floor"])
+    assert early["history_loss"].values[-500:].mean() > converged["history_loss"].values[-500:].mean() + 1.0
