@@ -21,9 +21,9 @@ def rng(request):
     return np.random.default_rng(seed)
 
 
-# Test files in decreasing order of their time on 2 workers (measured 2026-12-01; the two files
-# added 2026-12-06 placed by their own time), roughly 800 s for the first down to 40 s for the
-# last listed, started in this order; the many short files that follow fill in at the end.
+# Test files in decreasing order of their time on 2 workers (measured 2026-12-01; the files
+# added 2026-12-06 and 2026-12-07 placed by their own time), roughly 800 s for the first down
+# to 40 s for the last listed, started in this order; the many short files that follow fill in at the end.
 # Longest-first is the classic greedy for balancing workers: with one file per worker
 # (--dist loadfile), a long file started late leaves the other worker idle at the end. The order
 # only holds with --no-loadscope-reorder (pyproject.toml): by default xdist orders files by their
@@ -34,7 +34,7 @@ LONGEST_FIRST = (
     "simulations/test_spiking_experiments.py", "circuits/test_learning.py", "circuits/test_spiking.py",
     "simulations/test_natural_image_circuits.py", "simulations/test_patch_signatures.py",
     "simulations/test_synapse_experiments.py", "tests/test_examples.py", "tests/test_benchmarks.py",
-    "simulations/test_experiments.py",
+    "simulations/test_trained_spiking.py", "simulations/test_experiments.py", "circuits/test_escape_noise.py",
     "simulations/test_learning_experiments.py", "simulations/test_cli.py", "analysis/test_gsm_fit.py",
     "simulations/test_natural_images.py",
 )
