@@ -80,7 +80,8 @@ def run_trained_spiking(seed: int, task: str = "linear-gaussian", neuron: str = 
     Parameters
     ----------
     seed : seed of the task (as ``run linear-gaussian``), the training and the test trials.
-    task, neuron, noise_site : ``"linear-gaussian"``, ``"escape"``, ``"neurons"`` (the ones built).
+    task : ``"linear-gaussian"`` or ``"gsm"``.
+    neuron, noise_site : ``"escape"`` and ``"neurons"`` (the ones built).
     architecture : ``"single-layer"`` or ``"recurrent"``.
     n_latent, n_input, noise_std : K, D and the observation noise sd of the task (default that
         of its rate run: 1 for the linear-Gaussian task, 0.5 for the GSM).
@@ -91,7 +92,7 @@ def run_trained_spiking(seed: int, task: str = "linear-gaussian", neuron: str = 
     window, burn_in : counting window and the time before it, from rest at onset (s).
     n_train, n_test, test_trials : training inputs, test stimuli, trials per test stimulus.
     compare_rate : also train the rate single-layer circuit on the same task (``run
-        linear-gaussian`` with its defaults, the same seed and training inputs).
+        linear-gaussian`` or ``run gsm`` with its defaults, the same seed and training inputs).
     """
     started = time.perf_counter()
     count("seed", seed, 0)
