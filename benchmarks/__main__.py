@@ -7,7 +7,9 @@ natural-image patches and the NUTS reference posterior at K = 32; networks of st
 JAX's random-number generators in the simulation (speed against GEMM, and a moment test);
 effective samples per second of circuits, Gibbs, MALA and NUTS across posterior sizes and
 condition numbers (``sampling``); recurrent circuits of 10^4 neurons x 1024 trials, memory
-and throughput, and training at K = 256 (``scale``).
+and throughput, and training at K = 256 (``scale``); trained escape-noise spiking circuits of
+100 neurons, training steps per second and simulated seconds per wall second in JAX and
+Brian2 (``trained_spiking``).
 Writes ``benchmarks.json`` and ``benchmarks.md`` (each figure with min / median / max over
 repeats where repeated, the machine and the package versions).
 ``--quick`` runs tiny sizes to check that everything runs; its timings mean nothing.

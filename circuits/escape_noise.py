@@ -234,8 +234,7 @@ def simulate_in_brian2(circuit: EscapeNoiseCircuit, params, x, n_trials: int, se
     n_trials = count("n_trials", n_trials, 1)
     x = np.asarray(x, dtype=float)
     n_inputs, n = x.shape[0], circuit.n_neurons
-    values = {name: np.asarray(value, dtype=float) for name, value in params.items()}
-    drive = x @ values["input_weights"].T + values["input_bias"]  # (n_inputs, N)
+    drive = np.asarray(circuit.drive(params, x), dtype=float)  # (n_inputs, N)
     copies = n_inputs * n_trials
     low, high = _EXPONENT_BOUNDS
     with brian_session(target, seed, name=f"escape_noise_N{n}") as brian2:
@@ -248,10 +247,10 @@ def simulate_in_brian2(circuit: EscapeNoiseCircuit, params, x, n_trials: int, se
             namespace={"tau_m": circuit.tau_membrane * second, "tau_s": circuit.tau_synapse * second,
                        "rho0": circuit.rate_at_threshold / second})
         neurons.drive = np.repeat(drive, n_trials, axis=0).reshape(-1)  # index (input * trials + trial) * N + i
-        neurons.width = np.tile(np.exp(values["log_escape_width"]), copies)
+        neurons.width = np.tile(np.asarray(circuit.escape_width(params), dtype=float), copies)
         objects = [neurons]
         if circuit.recurrent:
-            weights = values["recurrent_weights"] * (1.0 - np.eye(n))
+            weights = np.asarray(circuit.recurrent_matrix(params), dtype=float)
             post, pre = np.nonzero(weights)
             offsets = np.repeat(np.arange(copies) * n, len(pre))
             synapses = brian2.Synapses(neurons, neurons, "w : 1 (constant)", on_pre="g_post += w",

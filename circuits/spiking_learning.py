@@ -41,6 +41,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import xarray as xr
 from tqdm.auto import tqdm
 
@@ -113,36 +114,39 @@ class SpikingTrainingConfig:
         positive("final_learning_rate", self.final_learning_rate)
 
 
+def _trial_terms(circuit: EscapeNoiseCircuit, objective: SpikingObjective, params, x, counts) -> dict:
+    """Each term of each trial's loss, (n, trials), from window counts (n, trials, N): the
+    readout's decoding error and prior energy, kappa per spike, and its input's drive cost."""
+    samples = circuit.readout(params, counts)
+    drive = 0.5 * objective.drive_cost * jnp.sum(circuit.drive(params, x) ** 2, axis=-1)
+    return {"decoding_error": decoding_error_per_response(objective.objective, params, x, samples),
+            "prior_energy": objective.objective.activity_per_response(samples),
+            "spike_cost": objective.spike_cost * jnp.sum(counts, axis=-1),
+            "drive_cost": jnp.broadcast_to(drive[:, None], counts.shape[:2])}
+
+
 def trial_losses(circuit: EscapeNoiseCircuit, objective: SpikingObjective, params, x, counts):
     """Each trial's loss l (n, trials) from window counts (n, trials, N): decoding error and
     prior energy of its readout, kappa per spike, and its input's drive cost."""
-    samples = circuit.readout(params, counts)
-    drive = 0.5 * objective.drive_cost * jnp.sum(circuit.drive(params, x) ** 2, axis=-1)
-    return (decoding_error_per_response(objective.objective, params, x, samples)
-            + objective.objective.activity_per_response(samples)
-            + objective.spike_cost * jnp.sum(counts, axis=-1) + drive[:, None])
+    return sum(_trial_terms(circuit, objective, params, x, counts).values())
 
 
 def surrogate_loss(circuit: EscapeNoiseCircuit, objective: SpikingObjective, params, x, key, n_trials: int):
     """A scalar whose gradient is the score-function estimate of grad J on inputs x (n, D)
     with ``n_trials`` trials each (module docstring), and the terms: ``loss`` (the estimate
-    of J), ``decoding_error``, ``prior_energy``, ``spike_cost``, ``reliability_cost``,
-    ``rate`` (spikes/s per neuron)."""
+    of J), ``decoding_error``, ``prior_energy``, ``spike_cost``, ``drive_cost``,
+    ``reliability_cost``, ``rate`` (spikes/s per neuron)."""
     simulated = circuit.simulate(params, x, key, n_trials)
     counts = simulated["counts"]
-    losses = trial_losses(circuit, objective, params, x, counts)
+    per_trial = _trial_terms(circuit, objective, params, x, counts)
+    losses = sum(per_trial.values())
     others = (jnp.sum(losses, axis=1, keepdims=True) - losses) / (n_trials - 1)
     advantage = jax.lax.stop_gradient(losses - others)
     reliability = objective.reliability(circuit, params)
     surrogate = jnp.mean(losses + advantage * simulated["log_prob"]) + reliability
-    samples = simulated["samples"]
-    decoding = jnp.mean(decoding_error_per_response(objective.objective, params, x, samples))
-    prior = jnp.mean(objective.objective.activity_per_response(samples))
-    spikes = objective.spike_cost * jnp.mean(jnp.sum(counts, axis=-1))
-    drive = 0.5 * objective.drive_cost * jnp.mean(jnp.sum(circuit.drive(params, x) ** 2, axis=-1))
-    terms = {"loss": jnp.mean(losses) + reliability, "decoding_error": decoding, "prior_energy": prior,
-             "spike_cost": spikes, "drive_cost": drive, "reliability_cost": reliability,
-             "rate": jnp.mean(counts) / circuit.window}
+    terms = {name: jnp.mean(values) for name, values in per_trial.items()}
+    terms.update(loss=jnp.mean(losses) + reliability, reliability_cost=reliability,
+                 rate=jnp.mean(counts) / circuit.window)
     return surrogate, terms
 
 
@@ -158,7 +162,7 @@ def _run_chunk(circuit, config: SpikingTrainingConfig, objective, data, carry, k
         grads, terms = jax.grad(lambda p: surrogate_loss(circuit, objective, p, x, key_trials, config.trials),
                                 has_aux=True)(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (jax.tree_util.tree_map(jnp.add, params, updates), opt_state), terms
+        return (optax.apply_updates(params, updates), opt_state), terms
 
     return jax.lax.scan(step, carry, keys)
 

@@ -168,26 +168,31 @@ def run_trained_spiking(seed: int, task: str = "linear-gaussian", neuron: str = 
         metrics["mean_field_floor"] = scalar(floor, "nats", "smallest KL reachable with independent readout noise")
     else:
         levels = np.asarray(GSM_TEST_CONTRASTS)
-        readout_by_level = np.array([readout_variance[contrast == c].mean() for c in levels])
-        posterior_by_level = np.array([posterior_variance[contrast == c].mean() for c in levels])
+
+        def by_level(variance):  # (stimulus, latent) -> mean at each contrast
+            return np.array([variance[contrast == c].mean() for c in levels])
+
+        def slope(variance):  # of the mean variance against log contrast
+            return np.polyfit(np.log(levels), by_level(variance), 1)[0]
+
+        readout_by_level, posterior_by_level = by_level(readout_variance), by_level(posterior_variance)
         # SE of the readout's slope: bootstrap over each stimulus's trials (the test stimuli are fixed).
         rng = np.random.default_rng(seed)
         slopes = []
         for _ in range(GSM_SLOPE_BOOTSTRAP):
             picks = rng.integers(0, test_trials, (samples.shape[0], test_trials))
-            variance = np.take_along_axis(samples, picks[..., None], axis=1).var(1, ddof=1)
-            slopes.append(np.polyfit(np.log(levels), [variance[contrast == c].mean() for c in levels], 1)[0])
+            slopes.append(slope(np.take_along_axis(samples, picks[..., None], axis=1).var(1, ddof=1)))
         metrics.update({
             "stimulus_contrast": variable("stimulus", contrast, "1", "contrast c the test input was made with"),
             "readout_variance_by_contrast": variable("contrast_level", readout_by_level, "1",
                                                      "mean readout variance at each contrast"),
             "posterior_variance_by_contrast": variable("contrast_level", posterior_by_level, "1",
                                                        "mean exact posterior variance at each contrast"),
-            "readout_variance_slope": scalar(np.polyfit(np.log(levels), readout_by_level, 1)[0], "1",
+            "readout_variance_slope": scalar(slope(readout_variance), "1",
                                              "slope of readout variance vs log contrast"),
             "readout_variance_slope_se": scalar(float(np.std(slopes, ddof=1)), "1",
                                                 f"its SE, bootstrap over trials ({GSM_SLOPE_BOOTSTRAP} draws)"),
-            "posterior_variance_slope": scalar(np.polyfit(np.log(levels), posterior_by_level, 1)[0], "1",
+            "posterior_variance_slope": scalar(slope(posterior_variance), "1",
                                                "slope of posterior variance vs log contrast"),
         })
     if compare_rate:
