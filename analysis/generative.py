@@ -345,6 +345,16 @@ class GaussianScaleMixture(_Loadings):
                 break
         return lo, hi, peak
 
+    def log_contrast_support(self, x) -> np.ndarray:
+        """For each row of x, an interval (lo, hi) of u = log c outside which p(c | x) holds
+        a negligible (e^-60) share of its mass: (n, 2)."""
+        x = check.observations("x", x, self.n_obs)
+        rows = []
+        for row in x:
+            whitened = row / self.noise_std
+            rows.append(self._integration_range(self._project @ whitened, float(whitened @ whitened))[:2])
+        return np.array(rows, dtype=float)
+
     def _moments_one(self, x_row: np.ndarray, rtol: float):
         whitened = x_row / self.noise_std
         projected = self._project @ whitened

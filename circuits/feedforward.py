@@ -30,6 +30,18 @@ Noise gating (``noise_gating=True``): log sigma_i(x) = log sigma_i + sum_d G_id 
 an input-dependent gain on each neuron's noise (trained G, initialised at 0), which lets
 variability rise or fall with input contrast (as the posterior of a Gaussian scale
 mixture requires; Orban et al. 2016).
+
+Encoder (``encoder``): ``"linear"`` (the above) or ``"mlp"``, which adds to the
+representation neurons' mean a deterministic one-hidden-layer network of the input,
+U tanh(W x + a), and, with noise gating, replaces the gate's fixed log(1 + x^2) features with
+a second such network, log sigma_i(x) = log sigma_i + [V tanh(G x + g)]_i, each of width
+``encoder_width``. In a multi-layer circuit the gate network also sets the hidden neurons'
+noise sds, so that the correlated part of Cov(r | x), M2 diag(sigma_h(x)^2) M2^T, changes
+with the input (a GSM posterior's covariance changes shape with contrast). The encoders'
+units are noiseless, so r | x stays Gaussian and the entropy stays exact. The GSM
+posterior's mean is divisive in x and its variance depends on the input's norm, which a
+linear drive and a per-input-dimension gate cannot follow (the motivation of issue 18).
+U and V start at 0, so an MLP circuit starts as the linear one. Neuron noise only.
 """
 
 from __future__ import annotations
@@ -41,9 +53,10 @@ import jax.numpy as jnp
 
 from circuits._validation import count, positive
 
-__all__ = ["FeedforwardCircuit", "ACTIVATIONS", "NOISE_SITES"]
+__all__ = ["FeedforwardCircuit", "ACTIVATIONS", "NOISE_SITES", "ENCODERS"]
 
 NOISE_SITES = ("neurons", "synapses", "both")
+ENCODERS = ("linear", "mlp")
 
 ACTIVATIONS = {
     "linear": lambda u: u,
@@ -66,6 +79,8 @@ class FeedforwardCircuit:
     noise_gating : make the representation neurons' noise sd depend on the input (their own
         noise: ignored with ``noise_site="synapses"``, which has none).
     noise_site : ``"neurons"``, ``"synapses"`` or ``"both"`` (module docstring).
+    encoder : ``"linear"`` or ``"mlp"`` (module docstring; neuron noise only).
+        encoder_width : hidden units of each MLP (mean, gate).
     """
 
     n_input: int
@@ -74,6 +89,8 @@ class FeedforwardCircuit:
     activation: str = "linear"
     noise_gating: bool = False
     noise_site: str = "neurons"
+    encoder: str = "linear"
+    encoder_width: int = 16
 
     def __post_init__(self):
         count("n_input", self.n_input, 1)
@@ -88,6 +105,12 @@ class FeedforwardCircuit:
             raise ValueError(f"noise_site (--noise-site) {self.noise_site!r} is built for the single-layer linear "
                              f"circuit only (got {self.architecture}, activation {self.activation!r}): through a "
                              "nonlinearity or a second noisy layer the response would not be Gaussian")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder (--encoder) must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
+        count("encoder_width (--encoder-width)", self.encoder_width, 1)
+        if self.encoder == "mlp" and self.noise_site != "neurons":
+            raise ValueError(f"encoder (--encoder) 'mlp' is built for neuron noise only, not noise site "
+                             f"{self.noise_site!r}")
         if self.noise_site == "synapses":
             object.__setattr__(self, "noise_gating", False)  # gating acts on the neurons' own noise
 
@@ -129,7 +152,16 @@ class FeedforwardCircuit:
             params["readout_weights"] = (weight_scale * jax.random.normal(keys[1], (self.n_output, self.n_hidden))
                                          / jnp.sqrt(self.n_hidden))
             params["readout_bias"] = jnp.zeros(self.n_output)
-        if self.noise_gating:
+        if self.encoder == "mlp":
+            mlp_keys = jax.random.split(keys[2], 2)
+            heads = ("mean", "gate") if self.noise_gating else ("mean",)
+            outputs = {"mean": self.n_output, "gate": self.n_output + self.n_hidden}  # gate: own, then hidden
+            for head, head_key in zip(heads, mlp_keys, strict=False):
+                params[f"{head}_encoder_weights"] = (jax.random.normal(head_key, (self.encoder_width, self.n_input))
+                                                     / jnp.sqrt(self.n_input))
+                params[f"{head}_encoder_bias"] = jnp.zeros(self.encoder_width)
+                params[f"{head}_encoder_readout"] = jnp.zeros((outputs[head], self.encoder_width))
+        elif self.noise_gating:
             params["gate_weights"] = jnp.zeros((self.n_output, self.n_input))
         return params
 
@@ -137,12 +169,36 @@ class FeedforwardCircuit:
     def _first_layer(self, params, x):
         return ACTIVATIONS[self.activation](x @ params["input_weights"].T + params["input_bias"])
 
+    def _encoded_mean(self, params, x):
+        """The MLP encoder's contribution to the representation neurons' mean, (n, K) (0 if linear)."""
+        return self._encoder(params, x, "mean") if self.encoder == "mlp" else 0.0
+
+    def _gate_mlp(self, params, x):
+        """The gate network's log-gains: (own (n, K), hidden (n, H)), or None without one."""
+        if self.encoder != "mlp" or not self.noise_gating:
+            return None
+        gains = self._encoder(params, x, "gate")
+        return gains[:, : self.n_output], gains[:, self.n_output:]
+
+    def hidden_noise_std(self, params, x):
+        """sd of the hidden neurons' noise given x, (n, H) (input-gated with an MLP gate)."""
+        gains = self._gate_mlp(params, x)
+        if gains is None:
+            return jnp.broadcast_to(jnp.exp(params["hidden_log_noise_std"]), (x.shape[0], self.n_hidden))
+        return jnp.exp(params["hidden_log_noise_std"] + gains[1])
+
+    @staticmethod
+    def _encoder(params, x, head):
+        """U tanh(W x + a) for one MLP head ("mean" or "gate"), (n, K)."""
+        hidden = jnp.tanh(x @ params[f"{head}_encoder_weights"].T + params[f"{head}_encoder_bias"])
+        return hidden @ params[f"{head}_encoder_readout"].T
+
     def mean(self, params, x):
         """Mean response E[r | x], (n, K)."""
         first = self._first_layer(params, x)
         if not self.n_hidden:
-            return first
-        return first @ params["readout_weights"].T + params["readout_bias"]
+            return first + self._encoded_mean(params, x)
+        return first @ params["readout_weights"].T + params["readout_bias"] + self._encoded_mean(params, x)
 
     def output_noise_std(self, params, x):
         """sd of the representation neurons' response noise given x, (n, K): their own noise
@@ -157,7 +213,10 @@ class FeedforwardCircuit:
     def _own_noise_std(self, params, x):
         """sd of the representation neurons' own noise, (n, K)."""
         log_sd = jnp.broadcast_to(params["log_noise_std"], (x.shape[0], self.n_output))
-        if self.noise_gating:
+        gains = self._gate_mlp(params, x)
+        if gains is not None:
+            log_sd = log_sd + gains[0]
+        elif self.noise_gating:
             log_sd = log_sd + jnp.log1p(x**2) @ params["gate_weights"].T
         return jnp.exp(log_sd)
 
@@ -173,8 +232,11 @@ class FeedforwardCircuit:
         if not self.n_hidden:
             return own
         readout = params["readout_weights"]
-        hidden_var = jnp.exp(2 * params["hidden_log_noise_std"])
-        return own + (readout * hidden_var) @ readout.T
+        if self._gate_mlp(params, x) is None:  # input-independent hidden noise
+            hidden_var = jnp.exp(2 * params["hidden_log_noise_std"])
+            return own + (readout * hidden_var) @ readout.T
+        hidden_var = self.hidden_noise_std(params, x) ** 2  # (n, H)
+        return own + jnp.einsum("kh,nh,lh->nkl", readout, hidden_var, readout)
 
     def noise_sources(self, params, x) -> list:
         """The sd of every independent noise source, each (n, ·): for per-neuron (and
@@ -182,7 +244,7 @@ class FeedforwardCircuit:
         sources = [self._own_noise_std(params, x)] if self.has_neuron_noise else []
         sources += [jnp.broadcast_to(std, (x.shape[0], *std.shape)) for std in self.synapse_noise_std(params)]
         if self.n_hidden:
-            sources.append(jnp.broadcast_to(jnp.exp(params["hidden_log_noise_std"]), (x.shape[0], self.n_hidden)))
+            sources.append(self.hidden_noise_std(params, x))
         return sources
 
     # -- simulation ----------------------------------------------------------------------
@@ -197,12 +259,15 @@ class FeedforwardCircuit:
         first = self._first_layer(params, x)[:, None, :]
         out = {}
         if self.n_hidden:
-            hidden_sd = jnp.exp(params["hidden_log_noise_std"])
+            hidden_sd = (jnp.exp(params["hidden_log_noise_std"]) if self._gate_mlp(params, x) is None
+                         else self.hidden_noise_std(params, x)[:, None, :])
             hidden = first + hidden_sd * jax.random.normal(key_hidden, (n, n_samples, self.n_hidden))
             out["hidden"] = hidden
             drive = hidden @ params["readout_weights"].T + params["readout_bias"]
         else:
             drive = first
+        if self.encoder == "mlp":
+            drive = drive + self._encoded_mean(params, x)[:, None, :]
         noise = jax.random.normal(key_out, (n, n_samples, self.n_output))
         out["responses"] = drive + self.output_noise_std(params, x)[:, None, :] * noise
         return out

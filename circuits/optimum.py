@@ -56,10 +56,12 @@ def check_linear(circuit, objective: Objective) -> None:
     """Raise ValueError unless the objective of ``circuit`` has the closed form of this module."""
     check_supported(circuit, objective)
     if isinstance(circuit, FeedforwardCircuit):
-        if circuit.activation != "linear" or circuit.noise_gating or circuit.has_synaptic_noise:
-            raise ValueError("the closed-form objective needs a linear feed-forward circuit without noise gating "
-                             f"or synaptic noise, got activation {circuit.activation!r}, "
-                             f"noise_gating={circuit.noise_gating}, noise_site {circuit.noise_site!r}")
+        if (circuit.activation != "linear" or circuit.noise_gating or circuit.has_synaptic_noise
+                or circuit.encoder != "linear"):
+            raise ValueError("the closed-form objective needs a linear feed-forward circuit without noise gating, "
+                             f"synaptic noise or an MLP encoder, got activation {circuit.activation!r}, "
+                             f"noise_gating={circuit.noise_gating}, noise_site {circuit.noise_site!r}, "
+                             f"encoder {circuit.encoder!r}")
     elif isinstance(circuit, RecurrentCircuit):
         if circuit.variant != "linear":
             raise ValueError("the closed-form objective needs the linear recurrent circuit")

@@ -331,6 +331,13 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     gsm.add_argument("--noise-std", type=POSITIVE, default=0.5, help="observation noise sd of the task")
     gsm.add_argument("--contrast", type=POSITIVE, default=None,
                      help="test at this one contrast only (default: 0.25, 0.5, 1, 2 and 4)")
+    gsm.add_argument("--encoder", choices=("linear", "mlp"), default="linear",
+                     help="mean and noise gate of the single-layer circuit: linear in x (the gate in log(1 + x^2)), "
+                          "or each a one-hidden-layer tanh network of x")
+    gsm.add_argument("--encoder-width", type=COUNT, default=16, help="hidden units of each MLP (--encoder mlp)")
+    gsm.add_argument("--gaussian-floors", action="store_true",
+                     help="also find the lowest KL to the exact posterior that any Gaussian and any factorised "
+                          "Gaussian reach, per stimulus (about 10 s per 40 stimuli)")
     _add_boltzmann_parser(experiments)
     _add_spiking_circuit_parser(experiments)
     _add_natural_images_parser(experiments)
@@ -380,6 +387,8 @@ def _experiment_kwargs(args) -> dict:
         kwargs["n_test"] = args.test_stimuli
     if getattr(args, "contrast", None) is not None:
         kwargs["contrast_levels"] = (args.contrast,)
+    if getattr(args, "encoder", None) is not None:
+        kwargs.update(encoder=args.encoder, encoder_width=args.encoder_width, gaussian_floors=args.gaussian_floors)
     return kwargs
 
 

@@ -16,7 +16,7 @@ from analysis.generative import GaussianScaleMixture, LinearGaussian
 from analysis.gsm_fit import contrast_nodes
 from analysis.linear_models import PRIORS, correlated_prior_cov
 from circuits._validation import count
-from circuits.feedforward import NOISE_SITES, FeedforwardCircuit
+from circuits.feedforward import ENCODERS, NOISE_SITES, FeedforwardCircuit
 from circuits.learning import CHARGES, PRECISION_SHAPES, TrainingConfig
 from circuits.recurrent import RecurrentCircuit
 from circuits.reliability import make_cost
@@ -52,6 +52,8 @@ class CircuitOptions:
     single-layer circuit only for the last two).
     tau, dt : recurrent time constant and step, seconds; burn_in : seconds simulated from
     rest before a recurrent response is read.
+    encoder, encoder_width : ``linear`` or ``mlp`` mean and noise gate of a feed-forward
+    circuit with neuron noise, and the MLPs' hidden width (``circuits.feedforward``).
 
     Errors name the command-line option as well as the field (``--activity-cost-hidden``).
     """
@@ -76,6 +78,8 @@ class CircuitOptions:
     dt: float = 0.001
     burn_in: float = 1.0
     noise_site: str = "neurons"
+    encoder: str = "linear"
+    encoder_width: int = 16
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -118,13 +122,20 @@ class CircuitOptions:
         if self.noise_site != "neurons" and (self.architecture != "single-layer" or self.activation != "linear"):
             raise ValueError(f"noise_site (--noise-site) {self.noise_site!r} is built for the single-layer linear "
                              f"circuit only, not {self.architecture} with activation {self.activation!r}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"encoder (--encoder) must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
+        count("encoder_width (--encoder-width)", self.encoder_width, 1)
+        if self.encoder == "mlp" and (self.architecture == "recurrent" or self.noise_site != "neurons"):
+            raise ValueError(f"encoder (--encoder) 'mlp' is built for feed-forward circuits with neuron noise "
+                             f"only, not {self.architecture} with noise site {self.noise_site!r}")
 
     def build_circuit(self, n_input: int, n_output: int, noise_gating: bool = False):
         if self.architecture == "recurrent":
             return RecurrentCircuit(n_input, n_output, tau=self.tau, dt=self.dt)
         n_hidden = 0 if self.architecture == "single-layer" else (self.n_hidden or 2 * n_output)
         return FeedforwardCircuit(n_input, n_output, n_hidden=n_hidden, activation=self.activation,
-                                  noise_gating=noise_gating, noise_site=self.noise_site)
+                                  noise_gating=noise_gating, noise_site=self.noise_site, encoder=self.encoder,
+                                  encoder_width=self.encoder_width)
 
     def training_config(self) -> TrainingConfig:
         return TrainingConfig(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate)

@@ -20,6 +20,8 @@ CIRCUITS = [
     FeedforwardCircuit(3, 2, n_hidden=4, activation="relu"),
     FeedforwardCircuit(3, 2, noise_site="synapses"),
     FeedforwardCircuit(3, 2, noise_gating=True, noise_site="both"),
+    FeedforwardCircuit(3, 2, noise_gating=True, encoder="mlp", encoder_width=5),
+    FeedforwardCircuit(3, 2, n_hidden=4, activation="relu", noise_gating=True, encoder="mlp", encoder_width=5),
     RecurrentCircuit(3, 2),
 ]
 
@@ -133,6 +135,9 @@ def test_supralinear_circuit_runs_and_its_divergence_is_reported():
     (lambda: FeedforwardCircuit(3, 2, noise_site="dendrites"), "noise_site \\(--noise-site\\)"),
     (lambda: FeedforwardCircuit(3, 2, n_hidden=4, noise_site="synapses"), "single-layer linear"),
     (lambda: FeedforwardCircuit(3, 2, activation="tanh", noise_site="both"), "single-layer linear"),
+    (lambda: FeedforwardCircuit(3, 2, encoder="deep"), "encoder \\(--encoder\\)"),
+    (lambda: FeedforwardCircuit(3, 2, encoder="mlp", encoder_width=0), "encoder_width \\(--encoder-width\\)"),
+    (lambda: FeedforwardCircuit(3, 2, encoder="mlp", noise_site="both"), "neuron noise only"),
     (lambda: RecurrentCircuit(3, 2, tau=-0.01), "tau"),
     (lambda: RecurrentCircuit(3, 2, dt=0.01), "dt"),
     (lambda: RecurrentCircuit(3, 2, variant="chaotic"), "variant"),
@@ -141,6 +146,37 @@ def test_supralinear_circuit_runs_and_its_divergence_is_reported():
 def test_bad_circuit_hyperparameters_are_refused(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_mlp_encoder_is_the_written_network_and_starts_as_the_linear_circuit():
+    """Mean M x + b + U tanh(W x + a); noise sds exp(log sigma + [V tanh(G x + g)]) for the
+    representation neurons, then the hidden ones (multi-layer), computed here in NumPy."""
+    x = np.array([[0.5, -1.0, 0.3], [1.5, 0.2, -0.7]])
+    linear = FeedforwardCircuit(3, 2, noise_gating=True)
+    mlp = FeedforwardCircuit(3, 2, noise_gating=True, encoder="mlp", encoder_width=5)
+    start = mlp.init(jax.random.PRNGKey(0))
+    same = {**linear.init(jax.random.PRNGKey(0)), "input_weights": start["input_weights"]}
+    np.testing.assert_allclose(mlp.mean(start, jnp.asarray(x)), linear.mean(same, jnp.asarray(x)), rtol=1e-6)
+    np.testing.assert_allclose(mlp.output_noise_std(start, jnp.asarray(x)),
+                               linear.output_noise_std(same, jnp.asarray(x)), rtol=1e-6)
+
+    deep = FeedforwardCircuit(3, 2, n_hidden=4, activation="relu", noise_gating=True, encoder="mlp", encoder_width=5)
+    params = _perturbed_params(deep, jax.random.PRNGKey(1))
+    p = {name: np.asarray(value, dtype=float) for name, value in params.items()}
+
+    def network(head):
+        return np.tanh(x @ p[f"{head}_encoder_weights"].T + p[f"{head}_encoder_bias"]) @ p[f"{head}_encoder_readout"].T
+
+    hidden_mean = np.maximum(x @ p["input_weights"].T + p["input_bias"], 0)
+    mean = hidden_mean @ p["readout_weights"].T + p["readout_bias"] + network("mean")
+    gains = network("gate")
+    own_sd = np.exp(p["log_noise_std"] + gains[:, :2])
+    hidden_sd = np.exp(p["hidden_log_noise_std"] + gains[:, 2:])
+    cov = np.stack([np.diag(own_sd[i] ** 2) + p["readout_weights"] @ np.diag(hidden_sd[i] ** 2)
+                    @ p["readout_weights"].T for i in range(2)])
+    np.testing.assert_allclose(deep.mean(params, jnp.asarray(x)), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(deep.response_covariance(params, jnp.asarray(x)), cov, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(cov[0], cov[1], rtol=0.05)  # the correlated part depends on the input
 
 
 def test_synaptic_noise_is_weights_drawn_afresh_for_every_trial(rng):
