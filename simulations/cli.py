@@ -52,7 +52,8 @@ _METRIC_ORDER = ("median_gabor_r_squared", "ica_median_gabor_r_squared", "contro
                  "noise_correlation_rms_error", "stationary_kl", "ess_per_tau", "langevin_ess_per_tau",
                  "optimal_ess_per_tau", "ess_per_tau_ratio",
                  "empirical_ess_per_tau", "henrici_departure", "henrici_departure_stationary_metric",
-                 "irreversibility", "onset_time_median", "langevin_onset_time_median")
+                 "irreversibility", "onset_time_median", "langevin_onset_time_median", "mean_kl_mixture",
+                 "gaussian_circuit_mean_kl", "best_gaussian_mean_kl")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,6 +38,7 @@ from simulations.tasks import (
 
 # ARCHITECTURES, CircuitOptions, ... live in simulations.tasks and are re-exported for convenience.
 __all__ = ["run_linear_gaussian", "run_gsm", "implied_model", "response_gaussian", "gsm_contrast_metrics",
+           "gsm_task_data",
            "ARCHITECTURES", "DEFAULT_STEPS", "CircuitOptions",
            "trained_circuit", "check_options", "default_loading_matrix", "linear_gaussian_model", "gsm_model",
            "contrast_quadrature", "task_prior_cov", "DEFAULT_PRIOR_CORRELATION"]
@@ -428,6 +429,23 @@ def gsm_contrast_metrics(model, x, stimulus_contrast, levels, circuit_mean, circ
     return out
 
 
+def gsm_task_data(seed: int, n_latent: int, n_input: int, noise_std: float, contrast_shape: float,
+                  contrast_scale: float, contrast_levels, n_train: int, n_test: int):
+    """The GSM task of ``run gsm`` from its seed: (model, training inputs (n_train, D), test
+    inputs (levels x n_test, D), their latents, their contrasts). The test latents are the
+    same ``n_test`` draws shown at every contrast level."""
+    rng = np.random.default_rng(seed)
+    levels = np.asarray(contrast_levels, dtype=float)
+    if levels.ndim != 1 or levels.size < 1 or np.any(levels <= 0):
+        raise ValueError("contrast_levels must be one or more positive contrasts")
+    model = gsm_model(rng, n_latent, n_input, noise_std, contrast_shape, contrast_scale)
+    _, train_x = model.sample(n_train, rng)
+    z_base = rng.multivariate_normal(np.zeros(n_latent), model.prior_cov, size=n_test)
+    x_test = np.concatenate([c * z_base @ model.A.T + noise_std * rng.standard_normal((n_test, n_input))
+                             for c in levels])
+    return model, train_x, x_test, np.tile(z_base, (levels.size, 1)), np.repeat(levels, n_test)
+
+
 def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0.5,
             contrast_shape: float = 2.0, contrast_scale: float = 0.5,
             contrast_levels=(0.25, 0.5, 1.0, 2.0, 4.0), n_train: int = 20_000, n_test: int = 8,
@@ -452,17 +470,10 @@ def run_gsm(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: float = 0
     refuse_learned_model(options)
     count("seed", seed, 0)
     started = time.perf_counter()
-    rng = np.random.default_rng(seed)
     levels = np.asarray(contrast_levels, dtype=float)
-    if levels.ndim != 1 or levels.size < 1 or np.any(levels <= 0):
-        raise ValueError("contrast_levels must be one or more positive contrasts")
-    model = gsm_model(rng, n_latent, n_input, noise_std, contrast_shape, contrast_scale)
-    _, train_x = model.sample(n_train, rng)
-    z_base = rng.multivariate_normal(np.zeros(n_latent), model.prior_cov, size=n_test)
-    x_test = np.concatenate([c * z_base @ model.A.T + noise_std * rng.standard_normal((n_test, n_input))
-                             for c in levels])
-    stimulus_contrast = np.repeat(levels, n_test)
-    z_test = np.tile(z_base, (levels.size, 1))
+    model, train_x, x_test, z_test, stimulus_contrast = gsm_task_data(seed, n_latent, n_input, noise_std,
+                                                                      contrast_shape, contrast_scale, levels,
+                                                                      n_train, n_test)
     posterior = model.posterior(x_test)
 
     circuit = options.build_circuit(n_input, n_latent, noise_gating=True)

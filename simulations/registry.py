@@ -30,6 +30,7 @@ def experiments() -> dict:
     """Experiment name -> the function that runs it (imported on first use: they pull in JAX and Brian2)."""
     from simulations.experiments import run_gsm, run_linear_gaussian
     from simulations.fast_sampling import run_fast_sampling
+    from simulations.gsm_gain import run_gsm_gain
     from simulations.learning_experiments import run_agop, run_implicit_em
     from simulations.natural_image_circuits import run_natural_images
     from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
@@ -40,7 +41,7 @@ def experiments() -> dict:
     return {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann,
             "spiking-circuit": run_spiking_circuit, "implicit-em": run_implicit_em, "agop": run_agop,
             "ssn": run_ssn, "natural-images": run_natural_images, "synapses": run_synapses,
-            "fast-sampling": run_fast_sampling, "trained-spiking": run_trained_spiking}
+            "fast-sampling": run_fast_sampling, "trained-spiking": run_trained_spiking, "gsm-gain": run_gsm_gain}
 
 
 _QUICK_HELP = "smoke run at small sizes (checks the pipeline, not the science)"
@@ -60,6 +61,7 @@ QUICK = {
     "synapses": dict(steps=300, n_train=2000, n_test=500, importance_epochs=1),
     "fast-sampling": dict(steps=100, n_latent=4, n_train=1000, n_test=2),
     "trained-spiking": dict(steps=50, n_train=1000, n_test=2, test_trials=20, compare_rate=False),
+    "gsm-gain": dict(steps=200, samples=50, n_test=2, n_train=2000, compare=False),
 }
 
 
@@ -217,6 +219,24 @@ def _add_fast_sampling_parser(experiments) -> None:
     parser.add_argument("--task-seed", type=SEED, default=0, help="seed of the task's random basis")
 
 
+def _add_gsm_gain_parser(experiments) -> None:
+    parser = experiments.add_parser("gsm-gain", help="circuit with a sampled gain unit (responses a mixture of "
+                                                     "Gaussians) vs the exact GSM posterior and the Gaussian circuit")
+    _add_common_options(parser)
+    parser.add_argument("--latents", type=COUNT, default=4, help="K, latents = representation neurons")
+    parser.add_argument("--inputs", type=COUNT, default=8, help="D, input dimensions")
+    parser.add_argument("--noise-std", type=POSITIVE, default=0.5, help="observation noise sd of the task")
+    parser.add_argument("--encoder-width", type=COUNT, default=16,
+                        help="hidden units of the circuit's networks (and of the Gaussian circuit's MLP encoder)")
+    parser.add_argument("--steps", type=COUNT, default=None,
+                        help="training steps of both circuits (default 12000)")
+    parser.add_argument("--samples", type=number(int, minimum=2), default=2000,
+                        help="trials per test stimulus (also the Monte Carlo draws of the KL)")
+    parser.add_argument("--test-stimuli", type=COUNT, default=None, help="held-out stimuli per contrast (default 8)")
+    parser.add_argument("--no-comparison", action="store_true",
+                        help="skip training the Gaussian circuit and finding the best Gaussian")
+
+
 def _add_trained_spiking_parser(experiments) -> None:
     from circuits.escape_noise import NEURON_MODELS
     from simulations.trained_spiking import SPIKING_ARCHITECTURES, SPIKING_NOISE_SITES, SPIKING_TASKS
@@ -344,6 +364,7 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     _add_synapses_parser(experiments)
     _add_fast_sampling_parser(experiments)
     _add_trained_spiking_parser(experiments)
+    _add_gsm_gain_parser(experiments)
     implicit = experiments.add_parser("implicit-em", help="gradient learning as EM on a Gaussian mixture")
     _add_common_options(implicit)
     implicit.add_argument("--plot", default=None, help="also write the log-likelihood plot here")
@@ -445,6 +466,14 @@ def experiment_call(args):
         if args.steps is not None:
             kwargs["steps"] = args.steps
         label = f"{args.architecture} {args.neuron} / {args.task} / {args.cost} cost"
+    elif args.experiment == "gsm-gain":
+        kwargs = dict(seed=args.seed, n_latent=args.latents, n_input=args.inputs, noise_std=args.noise_std,
+                      width=args.encoder_width, samples=args.samples, compare=not args.no_comparison,
+                      progress=not args.quiet)
+        for name, value in (("steps", args.steps), ("n_test", args.test_stimuli)):
+            if value is not None:
+                kwargs[name] = value
+        label = "gain circuit"
     elif args.experiment == "natural-images":
         from simulations.results import load_results
 
@@ -460,7 +489,7 @@ def experiment_call(args):
     if getattr(args, "quick", False):
         explicit_steps = kwargs.get("steps") if args.experiment in ("linear-gaussian", "gsm", "natural-images",
                                                                      "synapses", "fast-sampling",
-                                                                     "trained-spiking") else None
+                                                                     "trained-spiking", "gsm-gain") else None
         kwargs.update(QUICK[args.experiment])
         if explicit_steps is not None:
             kwargs["steps"] = explicit_steps

@@ -19,6 +19,7 @@ from simulations.figures import (
                                  contrast,
                                  cost_families,
                                  emergence,
+                                 gsm_posterior,
                                  noise_correlations,
                                  onset,
                                  patch_contrast,
@@ -35,7 +36,7 @@ from simulations.figures._common import main_for, make
 __all__ = ["FIGURES", "make", "main_for"]
 
 #: name -> figure module, in gallery order.
-FIGURES = {module.NAME: module for module in (architectures, cost_families, emergence, contrast, onset, ssn_dynamics,
-                                              spontaneous, noise_correlations, spiking,
+FIGURES = {module.NAME: module for module in (architectures, cost_families, emergence, contrast, gsm_posterior, onset,
+                                              ssn_dynamics, spontaneous, noise_correlations, spiking,
                                               receptive_fields, patch_contrast, patch_spontaneous,
                                               patch_noise_correlations, synapse_data)}
