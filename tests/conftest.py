@@ -36,7 +36,7 @@ LONGEST_FIRST = (
     "simulations/test_synapse_experiments.py", "tests/test_examples.py", "tests/test_benchmarks.py",
     "simulations/test_trained_spiking.py", "simulations/test_experiments.py", "circuits/test_escape_noise.py",
     "simulations/test_learning_experiments.py", "simulations/test_cli.py", "analysis/test_gsm_fit.py",
-    "simulations/test_natural_images.py", "simulations/test_gsm_posterior_figure.py",
+    "simulations/test_natural_images.py", "simulations/test_gsm_figures.py",
     "simulations/test_gsm_gain.py", "simulations/test_gsm_encoders.py",
 )
 

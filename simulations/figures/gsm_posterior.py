@@ -22,7 +22,7 @@ from analysis.plots import _label, new_panels
 from simulations.experiments import run_gsm
 from simulations.figures._common import figure_dataset, index, main_for
 from simulations.gsm_gain import run_gsm_gain
-from simulations.results import variable
+from simulations.results import config_of, variable
 
 NAME = "gsm-posterior"
 DESCRIPTION = ("GSM circuits vs the exact posterior per contrast: linear and MLP encoders, the gain circuit, and "
@@ -32,16 +32,33 @@ MEAN_ERROR_BAR = 0.15  # issue 18's acceptance bars
 VARIANCE_RATIO_BAND = (0.85, 1.15)
 
 
-def build(seed: int = 1, quick: bool = False, progress: bool = False):
+def _sizes(quick: bool):
+    """Task sizes, and training steps of the Gaussian and the gain circuits."""
     sizes = dict(n_test=2, n_train=2000) if quick else dict(n_test=8, n_train=20_000)
-    gaussian_steps, gain_steps = (300, 600) if quick else (3000, 12_000)
-    runs = {
-        "linear": run_gsm(seed, samples=20, steps=gaussian_steps, progress=progress, **sizes),
-        "mlp": run_gsm(seed, samples=20, steps=gaussian_steps, encoder="mlp", gaussian_floors=True,
-                       progress=progress, **sizes),
-        "gain": run_gsm_gain(seed, steps=gain_steps, compare=False, samples=500 if quick else 2000,
-                             progress=progress, **sizes),
-    }
+    return sizes, *((300, 600) if quick else (3000, 12_000))
+
+
+def gaussian_runs(seed: int, quick: bool = False, progress: bool = False) -> dict:
+    """The two ``run gsm`` files behind the figure: {"linear": ..., "mlp": ... (with the
+    Gaussian floors)}."""
+    sizes, gaussian_steps, _ = _sizes(quick)
+    return {"linear": run_gsm(seed, samples=20, steps=gaussian_steps, progress=progress, **sizes),
+            "mlp": run_gsm(seed, samples=20, steps=gaussian_steps, encoder="mlp", gaussian_floors=True,
+                           progress=progress, **sizes)}
+
+
+def build(seed: int = 1, quick: bool = False, progress: bool = False, gsm_runs=None):
+    """``gsm_runs``: optional output of ``gaussian_runs(seed, quick)``, reused instead of
+    training the Gaussian circuits again."""
+    sizes, gaussian_steps, gain_steps = _sizes(quick)
+    runs = dict(gsm_runs) if gsm_runs is not None else gaussian_runs(seed, quick, progress)
+    expected = dict(seed=seed, steps=gaussian_steps, **sizes)
+    for encoder in ("linear", "mlp"):
+        config = config_of(runs[encoder])
+        if {name: config.get(name) for name in expected} != expected or config.get("encoder") != encoder:
+            raise ValueError(f"gsm_runs[{encoder!r}] is not gaussian_runs({seed}, quick={quick})'s")
+    runs["gain"] = run_gsm_gain(seed, steps=gain_steps, compare=False, samples=500 if quick else 2000,
+                                progress=progress, **sizes)
     levels = runs["mlp"]["contrast_level"].values
 
     def stacked(name):

@@ -30,12 +30,24 @@ from analysis.plots import _label, identity_scatter, new_panels
 from analysis.variability import spontaneous_vs_prior
 from simulations.experiments import response_gaussian, run_gsm, trained_circuit
 from simulations.figures._common import figure_dataset, index, main_for
-from simulations.results import scalar, variable
+from simulations.results import config_of, scalar, variable
 
 NAME = "spontaneous"
 DESCRIPTION = ("spontaneous activity vs the blank-input posterior and the prior N(0, C), and evoked activity "
                "averaged over stimuli")
 ENCODERS = ("linear", "mlp")
+
+
+def check_training(run, seed: int, steps: int, encoder: str) -> None:
+    """Raise ValueError unless ``run`` (a ``run gsm`` file) trained the circuit this figure
+    would: this seed, steps and encoder, the default task and training set."""
+    config = config_of(run)
+    expected = {"experiment": "gsm", "seed": seed, "steps": steps, "encoder": encoder, "n_train": 20_000,
+                "architecture": "single-layer", "noise_std": 0.5, "n_latent": 4, "n_input": 8}
+    wrong = {name: config.get(name) for name, value in expected.items() if config.get(name) != value}
+    if wrong:
+        raise ValueError(f"the {encoder} run does not hold the circuit this figure trains: {wrong}, expected "
+                         f"{ {name: expected[name] for name in wrong} }")
 
 
 def blank_posterior_comparison(trained, model, key) -> dict:
@@ -49,9 +61,17 @@ def blank_posterior_comparison(trained, model, key) -> dict:
     return {"kl": float(kl[0]), "kl_se": float(kl_se[0]), "prior_kl": prior_kl, "variance": np.diag(cov[0])}
 
 
-def build(seed: int = 1, quick: bool = False, progress: bool = False):
+def build(seed: int = 1, quick: bool = False, progress: bool = False, gsm_runs=None):
+    """``gsm_runs``: optional ``run gsm`` files {"linear": ..., "mlp": ...} of this seed and
+    training (steps, training inputs, encoder); their test stimuli do not matter here. The
+    figure then reuses their circuits instead of training them (the gsm-posterior figure's
+    test shares them)."""
     options = dict(steps=400, samples=20, n_test=2) if quick else dict(steps=3000, samples=20, n_test=2)
-    trained = run_gsm(seed, progress=progress, **options)
+    if gsm_runs is None:
+        gsm_runs = {encoder: run_gsm(seed, progress=progress, encoder=encoder, **options) for encoder in ENCODERS}
+    for encoder, run in gsm_runs.items():
+        check_training(run, seed, options["steps"], encoder)
+    trained = gsm_runs["linear"]
     circuit, params, config = trained_circuit(trained)
     # The task from the file itself, not re-derived from the seed.
     model = GaussianScaleMixture(trained["A"].values, trained["prior_cov"].values, trained["noise_std"].values,
@@ -66,8 +86,7 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False):
     blank_posterior = model.posterior(blank)
     key_linear, key_mlp, key_best = jax.random.split(jax.random.PRNGKey(seed + 17), 3)
     blank_comparisons = {"linear": blank_posterior_comparison(trained, model, key_linear),
-                         "mlp": blank_posterior_comparison(run_gsm(seed, progress=progress, encoder="mlp", **options),
-                                                           model, key_mlp)}
+                         "mlp": blank_posterior_comparison(gsm_runs["mlp"], model, key_mlp)}
     floors = {name: best_gaussian(model, blank, key_best, factorised=factorised)
               for name, factorised in (("gaussian", False), ("factorised", True))}
     bins = np.linspace(-4, 4, 41)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from figure_checks import assert_reloads_to_same_plot
 
-from analysis.compare import correlation_agreement, gaussian_kl
+from analysis.compare import correlation_agreement
 from simulations.cli import main
 from simulations.figures import FIGURES, make
 from simulations.results import config_of, load
@@ -51,54 +51,6 @@ def test_contrast(tmp_path):
         assert float(ds["variance_drop"]) > 4 * float(ds["variance_drop_se"]), f"seed {seed}: must fall with contrast"
         assert np.all(response < posterior_variance), seed
         assert response[0] / response[-1] < posterior_variance[0] / posterior_variance[-1], seed
-    assert_reloads_to_same_plot(module, ds, tmp_path)
-
-
-def test_spontaneous(tmp_path):
-    """The gallery's spontaneous-activity result at its size, on three training seeds, a
-    failure it reports: evoked activity pooled over stimuli follows the prior (KL < 0.1 nats)
-    but spontaneous activity is far narrower (KL > 1 nat). Measured on seeds 1-5: evoked KL
-    0.015-0.054 (mean 0.031, sd 0.017: the bar is 4 sd above, one-sided 3e-5 per seed),
-    spontaneous KL 3.1-4.2 (5.8 sd above its bar). Catches a figure that compares with the
-    wrong prior and samples that are not the circuit's own (below). Checked by hand: after 1
-    training step the evoked KL fails its 0.1-nat bar.
-
-    Against the exact posterior given x = 0 (issue 18's bar: within 0.05 nats of the best
-    Gaussian), measured on seeds 1-3: linear encoder 1.57-1.89 nats, MLP encoder 0.33-0.51,
-    best Gaussian 0.07-0.09, best factorised Gaussian 0.11-0.16 (Monte Carlo SEs 0.006-0.015).
-    Tested: the MLP encoder is closer than the linear one, and neither meets the bar (the gap
-    to the best Gaussian exceeds 0.05 nats by 4 combined SEs: one-sided 3e-5). Consistency
-    checks that fail when the optimiser or the estimator is wrong: no circuit (factorised)
-    beats the best factorised Gaussian and that one does not beat the best Gaussian, each
-    within 4 combined SEs."""
-    module = FIGURES["spontaneous"]
-    for seed in FIGURE_SEEDS:
-        ds = module.build(seed=seed)
-        kl = dict(zip(ds["encoder"].values, ds["kl_blank_posterior"].values, strict=True))
-        kl_se = dict(zip(ds["encoder"].values, ds["kl_blank_posterior_se"].values, strict=True))
-        best, best_se = float(ds["best_gaussian_kl_blank"]), float(ds["best_gaussian_kl_blank_se"])
-        factorised, factorised_se = float(ds["best_factorised_kl_blank"]), float(ds["best_factorised_kl_blank_se"])
-        assert kl["mlp"] + 4 * np.hypot(kl_se["mlp"], kl_se["linear"]) < kl["linear"], seed
-        for encoder in ("linear", "mlp"):
-            assert kl[encoder] - best > 0.05 + 4 * np.hypot(kl_se[encoder], best_se), (seed, encoder)
-            assert kl[encoder] > factorised - 4 * np.hypot(kl_se[encoder], factorised_se), (seed, encoder)
-        assert factorised > best - 4 * np.hypot(factorised_se, best_se), seed
-        assert float(ds["kl_evoked_prior"]) < 0.1, seed
-        assert float(ds["kl_spontaneous_prior"]) > 1, seed
-        assert np.all(np.diag(ds["spontaneous_cov"].values) < np.diag(ds["prior_cov"].values))
-        spontaneous_cov = ds["spontaneous_cov"].values
-        k = spontaneous_cov.shape[0]
-        expected = float(gaussian_kl(ds["spontaneous_mean"].values, spontaneous_cov, np.zeros(k),
-                                     ds["prior_cov"].values))
-        assert float(ds["kl_spontaneous_prior"]) == pytest.approx(expected, rel=1e-9)
-        # The 20000 spontaneous samples are independent draws of the circuit's own Gaussian
-        # response to x = 0: mean within 4.5 SE (sd / sqrt(n)), variance within 4.5 SE (var
-        # sqrt(2 / (n - 1))); two-sided false alarm 7e-6 per number, 3e-4 for the 2K x 3 of them.
-        exact_variance = np.diag(ds["circuit_blank_cov"].values)
-        n = config_of(ds)["n_spontaneous"]
-        mean_z = (ds["spontaneous_mean"].values - ds["circuit_blank_mean"].values) / np.sqrt(exact_variance / n)
-        variance_z = (np.diag(spontaneous_cov) - exact_variance) / (exact_variance * np.sqrt(2 / (n - 1)))
-        assert np.abs(mean_z).max() < 4.5 and np.abs(variance_z).max() < 4.5
     assert_reloads_to_same_plot(module, ds, tmp_path)
 
 

@@ -1,7 +1,7 @@
 """GSM circuits with MLP encoders, scored against the exact mixture posterior per contrast
 (issue 18, item 1): the file's metrics recomputed from the circuit it holds, the multi-layer
 circuit's input-gated noise, and bad input. The encoders' claims across seeds are tested at
-the figure's size in test_gsm_posterior_figure.
+the figure's size in test_gsm_figures.
 
 False alarms: 5 SE for sample means (two-sided 6e-7 each); the rest are exact or
 deterministic."""
@@ -52,7 +52,7 @@ def test_a_multi_layer_mlp_circuit_has_correlated_input_gated_noise():
     mean noise correlation between contrasts 0.25 and 4 was 0.13 (the posterior's 0.38)."""
     ds = run_gsm(1, architecture="multi-layer", encoder="mlp", samples=20, progress=False)
     ratio = ds["variance_ratio_by_contrast"].values
-    assert np.all(ratio > 0.5) and np.all(ratio < 1.15), ratio
+    assert np.all(ratio > 0.6) and np.all(ratio < 1.15), ratio  # the single-layer circuit's is 0.38-0.59
     correlations = ds["model_response_cov"].values
     correlations = correlations / np.sqrt(np.einsum("nii,njj->nij", correlations, correlations))
     low, high = (ds["stimulus_contrast"].values == c for c in (0.25, 4.0))

@@ -1,12 +1,12 @@
 """`run gsm-gain`: the task is run gsm's, the file's summaries are its own per-stimulus
 values', the comparison fields are consistent, and bad input is refused. Its claims are
-tested at the figure's size in test_gsm_posterior_figure."""
+tested at the figure's size in test_gsm_figures."""
 
 import numpy as np
 import pytest
 from cli_checks import assert_refused
 
-from simulations.experiments import run_gsm
+from simulations.experiments import gsm_task_data
 from simulations.gsm_gain import run_gsm_gain
 from simulations.results import check_units, config_of, load
 
@@ -16,13 +16,13 @@ SIZES = dict(n_test=2, n_train=2000, steps=200)
 def test_the_file_holds_run_gsms_task_and_its_own_summaries():
     ds = run_gsm_gain(2, samples=400, progress=False, **SIZES)
     check_units(ds)
-    reference = run_gsm(2, samples=20, progress=False, **SIZES)
-    for name in ("x", "z", "A", "posterior_mean", "posterior_cov", "stimulus_contrast"):
-        np.testing.assert_array_equal(ds[name].values, reference[name].values)
-    # The comparison circuit is run gsm's MLP circuit trained the same way (same seed, steps).
-    mlp = run_gsm(2, samples=20, encoder="mlp", progress=False, **SIZES)
-    np.testing.assert_allclose(ds["gaussian_circuit_kl_by_contrast"].values, mlp["kl_mixture_by_contrast"].values,
-                               rtol=1e-6)
+    levels = ds["contrast_level"].values
+    model, _, x, z, contrast = gsm_task_data(2, 4, 8, 0.5, 2.0, 0.5, levels, SIZES["n_train"], SIZES["n_test"])
+    for name, expected in (("x", x), ("z", z), ("A", model.A), ("stimulus_contrast", contrast)):
+        np.testing.assert_array_equal(ds[name].values, expected)
+    # The comparison: a Gaussian circuit is no closer than the best Gaussian (5 % slack for
+    # the Monte Carlo and the optimiser).
+    assert np.all(ds["gaussian_circuit_kl_by_contrast"].values > 0.95 * ds["best_gaussian_kl_by_contrast"].values)
     contrast = ds["stimulus_contrast"].values
     r = ds["r"].values
     posterior_sd = np.sqrt(np.diagonal(ds["posterior_cov"].values, axis1=1, axis2=2))
