@@ -69,7 +69,7 @@ def plot(ds):
     contrasts = ds["contrast"].values
     for ax, moment in zip(axes[0], ("mean", "variance"), strict=True):
         line_with_band(ax, contrasts, ds[f"posterior_{moment}"].values, ds[f"posterior_{moment}_se"].values,
-                       label="exact posterior", color="k")
+                       label="exact posterior given each stimulus (quadrature over c)", color="k")
         line_with_band(ax, contrasts, ds[f"response_{moment}"].values, ds[f"response_{moment}_se"].values,
                        label="trained circuit", color="C1", marker="o")
         ax.set_xscale("log")

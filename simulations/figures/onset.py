@@ -109,8 +109,10 @@ def plot(ds):
     ax_rate.plot(time_ms, ds["mean_rate"].values, color="C3")
     _label(ax_rate, "time from onset (ms)", "mean E rate (Hz)")
     line_with_band(ax_var, time_ms, ds["variance"].values, ds["variance_se"].values, label="circuit", color="C0")
-    ax_var.hlines(float(ds["posterior_variance_blank"]), time_ms[0], 0, color="k", ls="--", label="exact posterior")
-    ax_var.hlines(float(ds["posterior_variance_stimulus"]), 0, time_ms[-1], color="k", ls="--")
+    ax_var.hlines(float(ds["posterior_variance_blank"]), time_ms[0], 0, color="k", ls="--",
+                  label="exact posterior given a blank input (x = 0)")
+    ax_var.hlines(float(ds["posterior_variance_stimulus"]), 0, time_ms[-1], color="k", ls=":",
+                  label="exact posterior given the stimuli")
     ax_var.set_yscale("log")
     # The first steps start from rest (zero variance); the scale is set by the evoked levels.
     ax_var.set_ylim(bottom=0.5 * min(float(ds["posterior_variance_stimulus"]), float(ds["variance_after"])))

@@ -26,9 +26,9 @@ def trained_ssns():
 
 
 ONSET_SEEDS = (1, 2, 3)
-# The seed-to-seed sd of the Fano drop beyond its trial SE, measured on networks 1-5 (drops 0.057,
-# 0.082, 0.070, 0.058, 0.096, sd 0.0167; jackknife SEs over trials 0.011-0.012).
-SEED_SD_OF_FANO_DROP = 0.0123
+# The seed-to-seed sd of the Fano drop beyond its trial SE, measured on networks 1-5 (2026-12-07:
+# drops 0.040, 0.086, 0.065, 0.038, 0.109, sd 0.030; jackknife SEs over trials 0.011-0.013).
+SEED_SD_OF_FANO_DROP = 0.0280
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +65,12 @@ def test_onset_data_and_reload(tmp_path, onset_figure):
 def test_onset_quench(onset_figures):
     """The gallery's onset claim on three trained networks: the Fano factor after onset is below
     that before, and the samples' variance falls, in each network (variance after / before
-    measured 0.31-0.65 on five).
+    measured 0.31-0.63 on five).
 
     The mean drop over the three must exceed 3 SE, with the SE of that mean from both its trial
     SEs (jackknife) and the seed-to-seed sd measured on five networks: the mean of the five
-    drops is 7.5 such SEs, so a new set of seeds fails with probability 3e-6, and a network
-    that does not quench passes with probability 1.3e-3. Catches undertrained networks
+    drops is 5.0 such SEs (seeds 1-3: 3.6), so a new set of seeds fails with probability about
+    0.03, and a network that does not quench passes with probability 1.3e-3. Catches undertrained networks
     (checked by hand on seed 1 alone, before the test took three seeds: after 100 training
     steps the drop is 2.1 trial SEs; after 1 step the network does not spike and the build
     raises). Seed 2 has one (stimulus, cell) pair silent in a window, which the figure leaves
@@ -79,7 +79,9 @@ def test_onset_quench(onset_figures):
     trial_se = np.array([float(onset_figures[seed]["fano_drop_se"]) for seed in ONSET_SEEDS])
     standard_error = np.sqrt(np.sum(trial_se**2) + len(ONSET_SEEDS) * SEED_SD_OF_FANO_DROP**2) / len(ONSET_SEEDS)
     assert drops.mean() > 3 * standard_error, (drops, standard_error)
-    assert np.all(drops > 0), drops  # each network: 4.3 sds of the five drops' spread above 0 (1e-5)
+    # Each network: the smallest of the five drops is 1.25 sds of their spread above 0, so a new
+    # network would fail this with probability about 0.1; seeds 1-3 are fixed and pass.
+    assert np.all(drops > 0), drops
     for seed in ONSET_SEEDS:
         ds = onset_figures[seed]
         assert float(ds["variance_after"]) < float(ds["variance_before"]), seed
