@@ -173,9 +173,13 @@ class FeedforwardCircuit:
         """The MLP encoder's contribution to the representation neurons' mean, (n, K) (0 if linear)."""
         return self._encoder(params, x, "mean") if self.encoder == "mlp" else 0.0
 
+    @property
+    def _has_gate_network(self) -> bool:
+        return self.encoder == "mlp" and self.noise_gating
+
     def _gate_mlp(self, params, x):
         """The gate network's log-gains: (own (n, K), hidden (n, H)), or None without one."""
-        if self.encoder != "mlp" or not self.noise_gating:
+        if not self._has_gate_network:
             return None
         gains = self._encoder(params, x, "gate")
         return gains[:, : self.n_output], gains[:, self.n_output:]
@@ -189,7 +193,7 @@ class FeedforwardCircuit:
 
     @staticmethod
     def _encoder(params, x, head):
-        """U tanh(W x + a) for one MLP head ("mean" or "gate"), (n, K)."""
+        """U tanh(W x + a) for one MLP head ("mean": (n, K); "gate": (n, K + H))."""
         hidden = jnp.tanh(x @ params[f"{head}_encoder_weights"].T + params[f"{head}_encoder_bias"])
         return hidden @ params[f"{head}_encoder_readout"].T
 
@@ -232,7 +236,7 @@ class FeedforwardCircuit:
         if not self.n_hidden:
             return own
         readout = params["readout_weights"]
-        if self._gate_mlp(params, x) is None:  # input-independent hidden noise
+        if not self._has_gate_network:  # input-independent hidden noise
             hidden_var = jnp.exp(2 * params["hidden_log_noise_std"])
             return own + (readout * hidden_var) @ readout.T
         hidden_var = self.hidden_noise_std(params, x) ** 2  # (n, H)
@@ -259,8 +263,8 @@ class FeedforwardCircuit:
         first = self._first_layer(params, x)[:, None, :]
         out = {}
         if self.n_hidden:
-            hidden_sd = (jnp.exp(params["hidden_log_noise_std"]) if self._gate_mlp(params, x) is None
-                         else self.hidden_noise_std(params, x)[:, None, :])
+            hidden_sd = (self.hidden_noise_std(params, x)[:, None, :] if self._has_gate_network
+                         else jnp.exp(params["hidden_log_noise_std"]))
             hidden = first + hidden_sd * jax.random.normal(key_hidden, (n, n_samples, self.n_hidden))
             out["hidden"] = hidden
             drive = hidden @ params["readout_weights"].T + params["readout_bias"]
