@@ -38,27 +38,27 @@ def _sizes(quick: bool):
     return sizes, *((300, 600) if quick else (3000, 12_000))
 
 
-def gaussian_runs(seed: int, quick: bool = False, progress: bool = False) -> dict:
-    """The two ``run gsm`` files behind the figure: {"linear": ..., "mlp": ... (with the
-    Gaussian floors)}."""
-    sizes, gaussian_steps, _ = _sizes(quick)
+def circuit_runs(seed: int, quick: bool = False, progress: bool = False) -> dict:
+    """The three runs behind the figure: {"linear", "mlp" (with the Gaussian floors): ``run
+    gsm`` files; "gain": a ``run gsm-gain`` file}."""
+    sizes, gaussian_steps, gain_steps = _sizes(quick)
     return {"linear": run_gsm(seed, samples=20, steps=gaussian_steps, progress=progress, **sizes),
             "mlp": run_gsm(seed, samples=20, steps=gaussian_steps, encoder="mlp", gaussian_floors=True,
-                           progress=progress, **sizes)}
+                           progress=progress, **sizes),
+            "gain": run_gsm_gain(seed, steps=gain_steps, compare=False, samples=500 if quick else 2000,
+                                 progress=progress, **sizes)}
 
 
 def build(seed: int = 1, quick: bool = False, progress: bool = False, gsm_runs=None):
-    """``gsm_runs``: optional output of ``gaussian_runs(seed, quick)``, reused instead of
-    training the Gaussian circuits again."""
+    """``gsm_runs``: optional output of ``circuit_runs(seed, quick)``, reused instead of
+    training the circuits again."""
     sizes, gaussian_steps, gain_steps = _sizes(quick)
-    runs = dict(gsm_runs) if gsm_runs is not None else gaussian_runs(seed, quick, progress)
-    expected = dict(seed=seed, steps=gaussian_steps, **sizes)
-    for encoder in ("linear", "mlp"):
-        config = config_of(runs[encoder])
-        if {name: config.get(name) for name in expected} != expected or config.get("encoder") != encoder:
-            raise ValueError(f"gsm_runs[{encoder!r}] is not gaussian_runs({seed}, quick={quick})'s")
-    runs["gain"] = run_gsm_gain(seed, steps=gain_steps, compare=False, samples=500 if quick else 2000,
-                                progress=progress, **sizes)
+    runs = dict(gsm_runs) if gsm_runs is not None else circuit_runs(seed, quick, progress)
+    for name in CIRCUITS:
+        expected = dict(seed=seed, steps=gain_steps if name == "gain" else gaussian_steps, **sizes)
+        config = config_of(runs[name])
+        if {key: config.get(key) for key in expected} != expected or config.get("encoder", "gain") != name:
+            raise ValueError(f"gsm_runs[{name!r}] is not circuit_runs({seed}, quick={quick})'s")
     levels = runs["mlp"]["contrast_level"].values
 
     def stacked(name):

@@ -22,32 +22,54 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 
 from analysis.compare import gaussian_kl
 from analysis.generative import GaussianScaleMixture
-from analysis.gsm_posterior import best_gaussian, gaussian_kl_to_posterior
+from analysis.gsm_posterior import best_gaussian, gaussian_kl_to_posterior, kl_to_posterior
 from analysis.plots import _label, identity_scatter, new_panels
 from analysis.variability import spontaneous_vs_prior
+from circuits.gain import GainCircuit
 from simulations.experiments import response_gaussian, run_gsm, trained_circuit
 from simulations.figures._common import figure_dataset, index, main_for
-from simulations.results import config_of, scalar, variable
+from simulations.gsm_gain import run_gsm_gain
+from simulations.results import config_of, parameters_of, scalar, variable
 
 NAME = "spontaneous"
 DESCRIPTION = ("spontaneous activity vs the blank-input posterior and the prior N(0, C), and evoked activity "
                "averaged over stimuli")
-ENCODERS = ("linear", "mlp")
+#: The circuits compared: the single-layer Gaussian circuit with the linear and the MLP
+#: encoder (``run gsm``), and the gain circuit (``run gsm-gain``).
+CIRCUITS = ("linear", "mlp", "gain")
 
 
-def check_training(run, seed: int, steps: int, encoder: str) -> None:
-    """Raise ValueError unless ``run`` (a ``run gsm`` file) trained the circuit this figure
-    would: this seed, steps and encoder, the default task and training set."""
+def _training(quick: bool) -> dict:
+    """Training steps of each circuit."""
+    return {"linear": 400, "mlp": 400, "gain": 600} if quick else {"linear": 3000, "mlp": 3000, "gain": 12_000}
+
+
+def check_training(run, seed: int, steps: int, circuit: str) -> None:
+    """Raise ValueError unless ``run`` (a ``run gsm`` or ``run gsm-gain`` file) trained the
+    circuit this figure would: this seed, steps and encoder, the default task and training set."""
     config = config_of(run)
-    expected = {"experiment": "gsm", "seed": seed, "steps": steps, "encoder": encoder, "n_train": 20_000,
-                "architecture": "single-layer", "noise_std": 0.5, "n_latent": 4, "n_input": 8}
+    expected = {"seed": seed, "steps": steps, "n_train": 20_000, "noise_std": 0.5, "n_latent": 4, "n_input": 8}
+    if circuit == "gain":
+        expected.update(experiment="gsm-gain", width=16)
+    else:
+        expected.update(experiment="gsm", encoder=circuit, architecture="single-layer", encoder_width=16)
     wrong = {name: config.get(name) for name, value in expected.items() if config.get(name) != value}
     if wrong:
-        raise ValueError(f"the {encoder} run does not hold the circuit this figure trains: {wrong}, expected "
+        raise ValueError(f"the {circuit} run does not hold the circuit this figure trains: {wrong}, expected "
                          f"{ {name: expected[name] for name in wrong} }")
+
+
+def train_circuits(seed: int, quick: bool = False, progress: bool = False) -> dict:
+    """The three trained circuits' files, {"linear", "mlp", "gain"}, at this figure's training."""
+    steps = _training(quick)
+    runs = {encoder: run_gsm(seed, progress=progress, encoder=encoder, steps=steps[encoder], samples=20, n_test=2)
+            for encoder in ("linear", "mlp")}
+    runs["gain"] = run_gsm_gain(seed, steps=steps["gain"], samples=2, n_test=1, compare=False, progress=progress)
+    return runs
 
 
 def blank_posterior_comparison(trained, model, key) -> dict:
@@ -61,16 +83,31 @@ def blank_posterior_comparison(trained, model, key) -> dict:
     return {"kl": float(kl[0]), "kl_se": float(kl_se[0]), "prior_kl": prior_kl, "variance": np.diag(cov[0])}
 
 
+def gain_blank_comparison(trained, model, key, n_draws: int = 4000) -> dict:
+    """The same for the gain circuit, whose response is a mixture: both KLs by Monte Carlo
+    over ``n_draws`` of its responses to x = 0 (the prior KL's SE is not kept), variances
+    from those draws."""
+    circuit = GainCircuit(model.n_obs, model.n_latent, width=config_of(trained)["width"])
+    params = {name: jnp.asarray(value) for name, value in parameters_of(trained).items()}
+    blank = np.zeros((1, model.n_obs))
+    draws = circuit.sample(params, jnp.asarray(blank), key, n_draws)["responses"]
+    log_q = np.asarray(circuit.log_response_density(params, jnp.asarray(blank), draws), dtype=float)
+    draws = np.asarray(draws, dtype=float)
+    kl, kl_se = kl_to_posterior(model, blank, draws, log_q)
+    prior_kl = float(np.mean(log_q[0] - stats.multivariate_normal(np.zeros(model.n_latent),
+                                                                  model.prior_cov).logpdf(draws[0])))
+    return {"kl": float(kl[0]), "kl_se": float(kl_se[0]), "prior_kl": prior_kl, "variance": draws[0].var(0, ddof=1)}
+
+
 def build(seed: int = 1, quick: bool = False, progress: bool = False, gsm_runs=None):
-    """``gsm_runs``: optional ``run gsm`` files {"linear": ..., "mlp": ...} of this seed and
-    training (steps, training inputs, encoder); their test stimuli do not matter here. The
-    figure then reuses their circuits instead of training them (the gsm-posterior figure's
-    test shares them)."""
-    options = dict(steps=400, samples=20, n_test=2) if quick else dict(steps=3000, samples=20, n_test=2)
+    """``gsm_runs``: optional files {"linear", "mlp", "gain"} of this seed and training
+    (``train_circuits``; their test stimuli do not matter here). The figure then reuses
+    their circuits instead of training them (the gsm-posterior figure's test shares them)."""
+    steps = _training(quick)
     if gsm_runs is None:
-        gsm_runs = {encoder: run_gsm(seed, progress=progress, encoder=encoder, **options) for encoder in ENCODERS}
-    for encoder, run in gsm_runs.items():
-        check_training(run, seed, options["steps"], encoder)
+        gsm_runs = train_circuits(seed, quick, progress)
+    for circuit_name in CIRCUITS:
+        check_training(gsm_runs[circuit_name], seed, steps[circuit_name], circuit_name)
     trained = gsm_runs["linear"]
     circuit, params, config = trained_circuit(trained)
     # The task from the file itself, not re-derived from the seed.
@@ -86,7 +123,8 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, gsm_runs=N
     blank_posterior = model.posterior(blank)
     key_linear, key_mlp, key_best = jax.random.split(jax.random.PRNGKey(seed + 17), 3)
     blank_comparisons = {"linear": blank_posterior_comparison(trained, model, key_linear),
-                         "mlp": blank_posterior_comparison(gsm_runs["mlp"], model, key_mlp)}
+                         "mlp": blank_posterior_comparison(gsm_runs["mlp"], model, key_mlp),
+                         "gain": gain_blank_comparison(gsm_runs["gain"], model, jax.random.PRNGKey(seed + 19))}
     floors = {name: best_gaussian(model, blank, key_best, factorised=factorised)
               for name, factorised in (("gaussian", False), ("factorised", True))}
     bins = np.linspace(-4, 4, 41)
@@ -110,14 +148,16 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, gsm_runs=N
                         name.replace("_", " ")) for name, value in divergences.items()},
         "blank_posterior_variance": variable("latent", np.diag(blank_posterior.cov[0]), "1",
                                              "exact posterior variance for x = 0"),
-        "kl_blank_posterior": variable("encoder", [blank_comparisons[e]["kl"] for e in ENCODERS], "nats",
+        "kl_blank_posterior": variable("circuit", [blank_comparisons[c]["kl"] for c in CIRCUITS], "nats",
                                        "KL(circuit's response to x = 0 || exact posterior given x = 0), Monte Carlo"),
-        "kl_blank_posterior_se": variable("encoder", [blank_comparisons[e]["kl_se"] for e in ENCODERS], "nats",
+        "kl_blank_posterior_se": variable("circuit", [blank_comparisons[c]["kl_se"] for c in CIRCUITS], "nats",
                                           "Monte Carlo SE of kl_blank_posterior"),
-        "kl_blank_prior": variable("encoder", [blank_comparisons[e]["prior_kl"] for e in ENCODERS], "nats",
-                                   "KL(circuit's exact response to x = 0 || prior N(0, C))"),
-        "circuit_blank_variance": variable(("encoder", "latent"), [blank_comparisons[e]["variance"] for e in ENCODERS],
-                                           "1", "each circuit's exact response variance for x = 0"),
+        "kl_blank_prior": variable("circuit", [blank_comparisons[c]["prior_kl"] for c in CIRCUITS], "nats",
+                                   "KL(circuit's response to x = 0 || prior N(0, C)): closed form for the "
+                                   "Gaussian circuits, Monte Carlo for the gain circuit"),
+        "circuit_blank_variance": variable(("circuit", "latent"), [blank_comparisons[c]["variance"] for c in CIRCUITS],
+                                           "1", "each circuit's response variance for x = 0 (exact for the Gaussian "
+                                                "circuits, from 4000 draws for the gain circuit)"),
         **{f"best_{name}_kl_blank": scalar(floor["kl"][0], "nats", f"lowest KL to the exact posterior given x = 0 "
                                            f"found over every {'factorised ' if name == 'factorised' else ''}Gaussian")
            for name, floor in floors.items()},
@@ -127,9 +167,10 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False, gsm_runs=N
     coords = {"latent": index("latent", np.arange(model.n_latent), "latent"),
               "latent_": index("latent_", np.arange(model.n_latent), "second latent axis"),
               "bin": index("bin", 0.5 * (bins[1:] + bins[:-1]), "histogram bin centre (latent units)"),
-              "encoder": index("encoder", list(ENCODERS), "the circuit's encoder (mean and noise gate)")}
+              "circuit": index("circuit", list(CIRCUITS), "Gaussian circuit with the linear or the MLP encoder, "
+                                                          "or the gain circuit")}
     return figure_dataset(NAME, data_vars, coords, seed, quick, task="gsm", architecture="single-layer",
-                          steps=options["steps"], n_spontaneous=n_spontaneous, n_stimuli=n_stimuli,
+                          steps=steps, n_spontaneous=n_spontaneous, n_stimuli=n_stimuli,
                           per_stimulus=per_stimulus)
 
 
@@ -153,16 +194,19 @@ def plot(ds):
     ax_kl.bar(range(3), [float(ds[name]) for name in names], color=["C0", "C1", "C2"])
     ax_kl.set_xticks(range(3), ["spont. || prior", "evoked || prior", "evoked || spont."], fontsize="small")
     _label(ax_kl, "", "KL, linear encoder (nats)")
-    encoders = list(ds["encoder"].values)
-    positions = np.arange(len(encoders))
+    circuits = list(ds["circuit"].values)
+    positions = np.arange(len(circuits))
     ax_blank.bar(positions - 0.2, ds["kl_blank_posterior"].values, 0.4, yerr=2 * ds["kl_blank_posterior_se"].values,
                  label="|| exact posterior, x = 0")
     ax_blank.bar(positions + 0.2, ds["kl_blank_prior"].values, 0.4, label="|| prior N(0, C)")
     for name, style in (("gaussian", "k--"), ("factorised", "k:")):
         ax_blank.axhline(float(ds[f"best_{name}_kl_blank"]), color="k", ls=style[1:],
                          label=f"best {'factorised ' if name == 'factorised' else ''}Gaussian || exact posterior")
-    ax_blank.set_xticks(positions, [f"{e} encoder" for e in encoders], fontsize="small")
-    ax_blank.legend(fontsize="x-small")
+    names = {"linear": "linear encoder", "mlp": "MLP encoder", "gain": "gain circuit"}
+    ax_blank.set_xticks(positions, [names[str(c)] for c in circuits], fontsize="small")
+    ax_blank.set_yscale("log")  # from the gain circuit's thousandths of a nat to the linear encoder's nats
+    ax_blank.set_ylim(top=100 * float(ds["kl_blank_prior"].max()))  # room for the legend above the bars
+    ax_blank.legend(fontsize="x-small", loc="upper right")
     _label(ax_blank, "spontaneous response (x = 0)", "KL (nats)")
     return figure
 
