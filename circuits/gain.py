@@ -16,10 +16,11 @@ Each noise unit's gain g_k(u) and sd sigma_k(u) are read out of a tanh network o
 M (K x K, learned) mixes the noise units into the representation neurons. Each trial draws
 u, then r, so the response distribution q(r | x) = integral q(r | x, u) q(u | x) du is a
 continuous mixture of Gaussians. The family holds the GSM's conditional posteriors exactly:
-given c, p(z | x, c) = N(T diag(c / (1 + c^2 lambda)) T^-1 Sigma_0 A^T S^-1 x ... ) is, in
-the basis T that diagonalises C^-1 and A^T S^-1 A together, a per-axis gain
-c / (1 + c^2 lambda_k) on a fixed linear filter of x and a per-axis sd (1 + c^2 lambda_k)^-1/2,
-which is this circuit with M = T and the right g(u), sigma(u).
+with T the basis in which C^-1 and A^T S^-1 A are diagonal together (T^T C^-1 T = I,
+T^T A^T S^-1 A T = diag(lambda); ``analysis.generative``),
+p(z | x, c) = N(T diag(c / (1 + c^2 lambda)) w, T diag(1 / (1 + c^2 lambda)) T^T) with
+w = T^T A^T S^-1 x, which is this circuit with M = T, N = T^T A^T S^-1,
+g_k(u) = c / (1 + c^2 lambda_k) and sigma_k(u) = (1 + c^2 lambda_k)^-1/2.
 
 Objective: the negative ELBO of the joint latent (z, u) of the GSM with c = exp(u),
 
