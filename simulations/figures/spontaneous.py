@@ -6,13 +6,14 @@ posterior samples the exact posterior given x = 0, which is not the prior: the n
 (sd 0.5 per input) still says something about c A z. The evoked responses pooled over
 stimuli drawn from the task follow the aggregate posterior, which for a calibrated model is
 the prior itself. The circuits are the single-layer GSM circuits of ``run gsm``, with the
-linear and the MLP encoder.
+linear and the MLP encoder, and the gain circuit of ``run gsm-gain``.
 
-KLs to the prior and between evoked and spontaneous activity are between Gaussian moment
-matches of the samples (linear encoder). KLs to the blank-input posterior are to the exact
-(non-Gaussian) posterior, by Monte Carlo over each circuit's exact Gaussian response
-(``analysis.gsm_posterior``), beside the lowest KL any Gaussian and any factorised
-Gaussian reach (``best_gaussian``). Nats.
+KLs to the prior and between evoked and spontaneous activity (panels a-c) are between
+Gaussian moment matches of the linear-encoder circuit's samples. KLs to the blank-input
+posterior are to the exact (non-Gaussian) posterior, by Monte Carlo over each circuit's
+response to x = 0 (its exact Gaussian, or the gain circuit's mixture;
+``analysis.gsm_posterior``), beside the lowest KL any Gaussian and any factorised Gaussian
+reach (``best_gaussian``). Nats.
 """
 
 from __future__ import annotations
