@@ -48,10 +48,17 @@ def contrast_grid(model: GaussianScaleMixture, x, n_grid: int = 256) -> np.ndarr
                        n_grid, axis=1)
 
 
-def _log_density_fn(model: GaussianScaleMixture, x, n_grid: int):
-    """A JAX function z (n, S, K) -> log p(z | x) (n, S) for the rows of x (n, D)."""
+def _log_density_fn(model: GaussianScaleMixture, x, n_grid: int, log_evidence=None):
+    """A JAX function z (n, S, K) -> log p(z | x) (n, S) for the rows of x (n, D).
+    ``log_evidence``: log p(x) per row, if the caller already has the posterior (its
+    quadrature is the slow part)."""
     x = check.observations("x", x, model.n_obs)
-    log_evidence = jnp.asarray(model.posterior(x).log_evidence)
+    if log_evidence is None:
+        log_evidence = model.posterior(x).log_evidence
+    log_evidence = np.asarray(log_evidence, dtype=float)
+    if log_evidence.shape != (x.shape[0],):
+        raise ValueError(f"log_evidence must have shape ({x.shape[0]},), got {log_evidence.shape}")
+    log_evidence = jnp.asarray(log_evidence)
     grid = contrast_grid(model, x, n_grid)
     step = grid[:, 1] - grid[:, 0]
     contrast = jnp.asarray(np.exp(grid))
@@ -85,25 +92,28 @@ def _log_density_fn(model: GaussianScaleMixture, x, n_grid: int):
     return log_density
 
 
-def log_posterior_density(model: GaussianScaleMixture, z, x, n_grid: int = 256) -> np.ndarray:
-    """log p(z | x) for draws z (n, S, K) given the rows of x (n, D): (n, S), nats."""
+def log_posterior_density(model: GaussianScaleMixture, z, x, n_grid: int = 256, log_evidence=None) -> np.ndarray:
+    """log p(z | x) for draws z (n, S, K) given the rows of x (n, D): (n, S), nats.
+    ``log_evidence``: ``model.posterior(x).log_evidence`` when the caller has it."""
     z = np.asarray(z, dtype=float)
     x = check.observations("x", x, model.n_obs)
     if z.ndim != 3 or z.shape[0] != x.shape[0] or z.shape[2] != model.n_latent:
         raise ValueError(f"z must have shape (n, S, K) = ({x.shape[0]}, S, {model.n_latent}), got {z.shape}")
-    return np.asarray(_log_density_fn(model, x, n_grid)(jnp.asarray(z)), dtype=float)
+    return np.asarray(_log_density_fn(model, x, n_grid, log_evidence)(jnp.asarray(z)), dtype=float)
 
 
-def kl_to_posterior(model: GaussianScaleMixture, x, draws, log_q, n_grid: int = 256) -> tuple[np.ndarray, np.ndarray]:
+def kl_to_posterior(model: GaussianScaleMixture, x, draws, log_q, n_grid: int = 256,
+                    log_evidence=None) -> tuple[np.ndarray, np.ndarray]:
     """KL(q || p(z | x)) per row of x, nats, and its Monte Carlo standard error, from
-    ``draws`` (n, S, K) of any distribution q and their log-densities ``log_q`` (n, S) under it."""
+    ``draws`` (n, S, K) of any distribution q and their log-densities ``log_q`` (n, S) under it.
+    ``log_evidence``: as in ``log_posterior_density``."""
     x = check.observations("x", x, model.n_obs)
     draws = np.asarray(draws, dtype=float)
     log_q = np.asarray(log_q, dtype=float)
     if draws.ndim != 3 or log_q.shape != draws.shape[:2] or draws.shape[0] != x.shape[0] or draws.shape[1] < 2:
         raise ValueError(f"draws must be (n, S >= 2, K) and log_q (n, S) with n = {x.shape[0]}; got {draws.shape} "
                          f"and {log_q.shape}")
-    difference = log_q - log_posterior_density(model, draws, x, n_grid)
+    difference = log_q - log_posterior_density(model, draws, x, n_grid, log_evidence)
     return difference.mean(1), difference.std(1, ddof=1) / np.sqrt(draws.shape[1])
 
 
@@ -129,21 +139,23 @@ def _kl_draws(log_density, mean, chol, noise):
 
 
 def gaussian_kl_to_posterior(model: GaussianScaleMixture, x, mean, cov, key, n_draws: int = 4000,
-                             n_grid: int = 256) -> tuple[np.ndarray, np.ndarray]:
+                             n_grid: int = 256, log_evidence=None) -> tuple[np.ndarray, np.ndarray]:
     """KL(N(mean, cov) || p(z | x)) per row of x, nats, and its Monte Carlo standard error.
 
-    mean (n, K), cov (n, K, K); ``n_draws`` draws of the Gaussian for each row.
+    mean (n, K), cov (n, K, K); ``n_draws`` draws of the Gaussian for each row;
+    ``log_evidence``: as in ``log_posterior_density``.
     """
     x = check.observations("x", x, model.n_obs)
     mean, chol = _check_gaussians(model, x, mean, cov)
     n_draws = check.count("n_draws", n_draws, 2)
     noise = jax.random.normal(key, (x.shape[0], n_draws, model.n_latent))
-    draws = np.asarray(_kl_draws(_log_density_fn(model, x, n_grid), jnp.asarray(mean), jnp.asarray(chol), noise))
+    draws = np.asarray(_kl_draws(_log_density_fn(model, x, n_grid, log_evidence), jnp.asarray(mean),
+                                 jnp.asarray(chol), noise))
     return draws.mean(1), draws.std(1, ddof=1) / np.sqrt(n_draws)
 
 
 def best_gaussian(model: GaussianScaleMixture, x, key, factorised: bool = False, n_draws: int = 1024,
-                  steps: int = 150, learning_rate: float = 0.05, n_grid: int = 128) -> dict:
+                  steps: int = 150, learning_rate: float = 0.05, n_grid: int = 128, posterior=None) -> dict:
     """The Gaussian closest to p(z | x) in KL(q || p), per row of x, by optimisation.
 
     ``factorised``: diagonal covariances only (the family of a circuit whose neurons have
@@ -151,13 +163,14 @@ def best_gaussian(model: GaussianScaleMixture, x, key, factorised: bool = False,
     draws and an ``n_grid``-node contrast grid; on the GSM task of ``run gsm`` the KLs found
     after 150 and 600 steps agreed to 1e-3 nats (at a step size of 0.02 the factorised ones
     needed 300). Returns ``mean`` (n, K), ``cov`` (n, K, K) and, re-estimated on 4000 fresh
-    draws with a 256-node contrast grid, ``kl`` and ``kl_se`` (n,), nats.
+    draws with a 256-node contrast grid, ``kl`` and ``kl_se`` (n,), nats. ``posterior``:
+    ``model.posterior(x)`` when the caller has it (its quadrature is the slow part).
     """
     x = check.observations("x", x, model.n_obs)
     for name, value in (("n_draws", n_draws), ("steps", steps)):
         check.count(name, value)
     learning_rate = float(check.positive("learning_rate", learning_rate))
-    moments = model.posterior(x)
+    moments = model.posterior(x) if posterior is None else posterior
     start_cov = np.array(moments.cov)
     if factorised:
         start_cov = start_cov * np.eye(model.n_latent)
@@ -166,7 +179,7 @@ def best_gaussian(model: GaussianScaleMixture, x, key, factorised: bool = False,
               "lower": jnp.asarray(np.tril(chol, -1))}
     key_fit, key_score = jax.random.split(key)
     noise = jax.random.normal(key_fit, (x.shape[0], n_draws, model.n_latent))
-    log_density = _log_density_fn(model, x, n_grid)
+    log_density = _log_density_fn(model, x, n_grid, moments.log_evidence)
     strictly_lower = jnp.tril(jnp.ones((model.n_latent, model.n_latent)), -1) * (0.0 if factorised else 1.0)
 
     def cholesky_of(p):
@@ -190,5 +203,5 @@ def best_gaussian(model: GaussianScaleMixture, x, key, factorised: bool = False,
     chol = np.asarray(cholesky_of(params), dtype=float)
     cov = chol @ np.swapaxes(chol, -1, -2)
     mean = np.asarray(params["mean"], dtype=float)
-    kl, kl_se = gaussian_kl_to_posterior(model, x, mean, cov, key_score)
+    kl, kl_se = gaussian_kl_to_posterior(model, x, mean, cov, key_score, log_evidence=moments.log_evidence)
     return {"mean": mean, "cov": cov, "kl": kl, "kl_se": kl_se}

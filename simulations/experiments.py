@@ -15,6 +15,7 @@ import numpy as np
 
 from analysis.compare import compare_to_gaussian, gaussian_kl, mean_field_kl_floor, moment_match
 from analysis.generative import LinearGaussian
+from analysis.gsm_posterior import best_gaussian, gaussian_kl_to_posterior
 from analysis.linear_models import heldout_loglik, ml_marginal_cov
 from circuits._validation import count
 from circuits.learning import Objective, train
@@ -374,11 +375,10 @@ def gsm_contrast_metrics(model, x, stimulus_contrast, levels, circuit_mean, circ
     optimum's mean error and variance ratio: what a circuit with independent noise could
     reach at best.
     """
-    from analysis.gsm_posterior import best_gaussian, gaussian_kl_to_posterior
-
     key_circuit, key_full, key_factorised = jax.random.split(key, 3)
     posterior_sd = np.sqrt(np.diagonal(posterior.cov, axis1=1, axis2=2))
-    kl, kl_se = gaussian_kl_to_posterior(model, x, circuit_mean, circuit_cov, key_circuit)
+    kl, kl_se = gaussian_kl_to_posterior(model, x, circuit_mean, circuit_cov, key_circuit,
+                                         log_evidence=posterior.log_evidence)
     at_level = [stimulus_contrast == level for level in levels]
 
     def by_level(values):
@@ -414,7 +414,7 @@ def gsm_contrast_metrics(model, x, stimulus_contrast, levels, circuit_mean, circ
         for name, factorised, floor_key in (("best_gaussian", False, key_full),
                                             ("best_factorised", True, key_factorised)):
             what = "factorised (independent-noise) Gaussian" if factorised else "Gaussian"
-            best = best_gaussian(model, x, floor_key, factorised=factorised)
+            best = best_gaussian(model, x, floor_key, factorised=factorised, posterior=posterior)
             out[f"{name}_kl"] = variable("stimulus", best["kl"], "nats",
                                          f"lowest KL(q || exact GSM posterior) found over every {what} q")
             out[f"{name}_kl_by_contrast"] = variable(level_dim, by_level(best["kl"]), "nats",

@@ -70,7 +70,7 @@ def run_gsm_gain(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: floa
     draws = circuit.sample(params, x_j, key_test, samples)
     responses = np.asarray(draws["responses"], dtype=float)
     log_q = np.asarray(circuit.log_response_density(params, x_j, draws["responses"]), dtype=float)
-    kl, kl_se = kl_to_posterior(model, x_test, responses, log_q)
+    kl, kl_se = kl_to_posterior(model, x_test, responses, log_q, log_evidence=posterior.log_evidence)
 
     at_level = [stimulus_contrast == level for level in levels]
 
@@ -119,7 +119,7 @@ def run_gsm_gain(seed: int, n_latent: int = 4, n_input: int = 8, noise_std: floa
                            contrast_shape=contrast_shape, contrast_scale=contrast_scale, contrast_levels=levels,
                            n_train=n_train, n_test=n_test, progress=progress, encoder="mlp", encoder_width=width,
                            steps=steps, samples=20)
-        floor = best_gaussian(model, x_test, key_floor)
+        floor = best_gaussian(model, x_test, key_floor, posterior=posterior)
         data_vars.update({
             "gaussian_circuit_kl_by_contrast": variable(level_dim, gaussian["kl_mixture_by_contrast"].values, "nats",
                                                         "the same for the single-layer Gaussian circuit with an "
