@@ -125,6 +125,15 @@ class StochasticSSN:
         """The latent sample z = (u_E - offset) / scale from potentials (..., n_units)."""
         return (u[..., : self.n_excitatory] - self.readout_offset) / self.readout_scale
 
+    # -- noise: subclasses with correlated noise override these two --------------------
+    def _noise_kick(self, params, noise_decay):
+        """Per-step OU increment scale, (n_units,) mV: sd sqrt(2 dt / tau_noise)."""
+        return self.noise_std(params) * jnp.sqrt(2.0 * noise_decay)
+
+    @staticmethod
+    def _kick(noise_kick, eps):
+        return noise_kick * eps
+
     # -- simulation ----------------------------------------------------------------------
     def simulate(self, params, inputs, key, n_trials: int, record_every: int = 1, initial=None):
         """Euler-Maruyama run of n_trials trials per input time course.
@@ -155,7 +164,7 @@ class StochasticSSN:
         W_T = self.weights(params).T
         step = self.dt / jnp.asarray(self.time_constants)
         noise_decay = self.dt / self.tau_noise
-        noise_kick = self.noise_std(params) * jnp.sqrt(2.0 * noise_decay)
+        noise_kick = self._noise_kick(params, noise_decay)
         drive = self.input_drive(params, inputs)  # (S, T, N)
         drive = jnp.moveaxis(drive, 1, 0).reshape(n_steps // record_every, record_every, n_stimuli, 1, self.n_units)
         keys = jax.random.split(key, n_steps // record_every)
@@ -169,7 +178,7 @@ class StochasticSSN:
             u, eta = state
             h, eps = step_inputs
             u = u + step * (-u + self.rates(u) @ W_T + h + eta)
-            eta = eta * (1.0 - noise_decay) + noise_kick * eps
+            eta = eta * (1.0 - noise_decay) + self._kick(noise_kick, eps)
             return (u, eta), None
 
         def chunk(state, chunk_inputs):

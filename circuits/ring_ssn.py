@@ -1,0 +1,164 @@
+"""A stochastic SSN on an orientation ring, at the scale of Echeveste et al. (2020).
+
+N excitatory and N inhibitory cells share N preferred orientations theta_i = i pi / N (one E
+and one I cell per orientation, a hypercolumn). The dynamics are those of ``circuits.ssn``
+(tau du/dt = -u + W rho(u) + h(x) + eta, rho(u) = k [u]_+^n, Dale's law); what changes is how
+W, h and eta are parameterised:
+
+- **Connectivity** (Echeveste, Aitchison, Hennequin & Lengyel 2020, after Ben-Yishai et al.
+  1995): a strength J_ab [mV s] and a width l_ab [1] per population pair (a, b in {E, I}),
+      W_ij = s_b J_ab k_ab(theta_i - theta_j) / sum_j' k_ab(theta_i - theta_j'),
+      k_ab(d) = exp((cos 2d - 1) / l_ab^2),
+  s_b = +1 for E and -1 for I presynaptic cells. The normalisation keeps J_ab the total input
+  a cell of population a receives from population b at uniform rates, so J_ab is on the scale
+  of Hennequin et al.'s (2018) two-population weights, which initialise it.
+- **Input stage** (learned, initialised from the GSM's filters): filter responses f = F x
+  (F is (N, D), one filter per orientation, initialised to the task's filters A^T), their
+  energy e(x) = sqrt(mean_i f_i^2), and per population a gain on f, a gain on e and a bias:
+      h_i^a = g_a f_i + q_a e(x) + b_a   [mV].
+  The energy term is the input's contrast measured through the learned filters, not a drive
+  fixed by hand: F, g, q and b are all trained.
+- **Input noise** eta: OU processes (time constant tau_noise) with stationary covariance
+      Sigma_eta = diag(sigma) (R kron K_eta) diag(sigma),
+  sigma the sd of each population [mV], K_eta the ring kernel of a learned width l_eta and R
+  the 2x2 E-I correlation [[1, r], [r, 1]], |r| < 1 (learned): a trained noise covariance with
+  the ring's symmetry. ``input_noise=False`` removes it (the no-noise control).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from circuits._validation import count, positive
+from circuits.ssn import _HENNEQUIN_WEIGHTS, StochasticSSN
+
+__all__ = ["RingSSN", "ring_kernel", "ring_orientations"]
+
+# Cholesky jitter, relative to the unit diagonal of the noise correlation: a wide l_eta makes
+# K_eta nearly rank one.
+_JITTER = 1e-4
+
+
+def ring_orientations(n: int) -> np.ndarray:
+    """Preferred orientations theta_i = i pi / n, radians, (n,)."""
+    return np.arange(count("ring size", n, 2)) * np.pi / n
+
+
+def ring_kernel(orientations, width, xp=jnp):
+    """k(theta_i - theta_j) = exp((cos 2(theta_i - theta_j) - 1) / width^2), (n, n); 1 on the
+    diagonal. A von Mises kernel on the orientation circle: positive definite for any width > 0
+    (its Fourier coefficients are modified Bessel functions, all positive). ``xp``: the array
+    module (numpy for float64 task matrices, jax.numpy to differentiate in the width)."""
+    difference = orientations[:, None] - orientations[None, :]
+    return xp.exp((xp.cos(2.0 * difference) - 1.0) / width**2)
+
+
+@dataclass(frozen=True)
+class RingSSN(StochasticSSN):
+    """A ``StochasticSSN`` on an orientation ring (module docstring).
+
+    n_excitatory : N, the ring size (cells per population, >= 2); n_inhibitory must equal it.
+    input_noise : False removes eta (the no-noise control).
+    """
+
+    input_noise: bool = True
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.n_excitatory < 2:
+            raise ValueError(f"ring size (n_excitatory) must be >= 2, got {self.n_excitatory!r}")
+        if self.n_inhibitory != self.n_excitatory:
+            raise ValueError(f"a ring has one E and one I cell per orientation: n_inhibitory must equal "
+                             f"n_excitatory ({self.n_excitatory}), got {self.n_inhibitory}")
+
+    @property
+    def orientations(self) -> np.ndarray:
+        return ring_orientations(self.n_excitatory)
+
+    def init(self, key, filters=None, noise_std: float = 1.0, connection_width: float = 0.5,
+             noise_width: float = 0.5) -> dict:
+        """Initial parameters. ``filters`` (N, D): the input stage's initial filters (the task's
+        A^T); default random N(0, 1/D). J_ab from Hennequin et al. (2018), every width
+        ``connection_width``, input gains 1 (E and I), energy gains 0, biases 2 mV, noise sd
+        ``noise_std`` mV in both populations with width ``noise_width`` and no E-I correlation."""
+        positive("noise_std", noise_std)
+        positive("connection_width", connection_width)
+        positive("noise_width", noise_width)
+        if filters is None:
+            filters = jax.random.normal(key, (self.n_excitatory, self.n_input)) / np.sqrt(self.n_input)
+        filters = jnp.asarray(filters, dtype=jnp.float32)
+        if filters.shape != (self.n_excitatory, self.n_input):
+            raise ValueError(f"filters must be (ring size, n_input) = {(self.n_excitatory, self.n_input)}, "
+                             f"got {filters.shape}")
+        return {
+            "log_strength": jnp.log(jnp.asarray(_HENNEQUIN_WEIGHTS, dtype=jnp.float32)),
+            "log_width": jnp.full((2, 2), np.log(connection_width), dtype=jnp.float32),
+            "filters": filters,
+            "input_gain": jnp.ones(2),
+            "energy_gain": jnp.zeros(2),
+            "input_bias": jnp.full(2, 2.0),
+            "log_noise_std": jnp.full(2, np.log(noise_std), dtype=jnp.float32),
+            "log_noise_width": jnp.asarray(np.log(noise_width), dtype=jnp.float32),
+            "noise_correlation_logit": jnp.zeros(()),
+        }
+
+    # -- structure -----------------------------------------------------------------------
+    def _population_pairs(self, values):
+        """(2, 2) per-pair values spread to (n_units, n_units) blocks."""
+        population = np.repeat([0, 1], self.n_excitatory)
+        return values[population][:, population]
+
+    def weights(self, params):
+        """W [mV s], (n_units, n_units): ring kernels per population pair, normalised so row
+        block (a, b) sums to s_b J_ab."""
+        theta = np.tile(self.orientations, 2)
+        width = self._population_pairs(jnp.exp(params["log_width"]))
+        kernel = jnp.exp((jnp.cos(2.0 * (theta[:, None] - theta[None, :])) - 1.0) / width**2)
+        block_sum = kernel[:, : self.n_excitatory].sum(1), kernel[:, self.n_excitatory:].sum(1)
+        normaliser = jnp.concatenate([jnp.repeat(block_sum[0][:, None], self.n_excitatory, 1),
+                                      jnp.repeat(block_sum[1][:, None], self.n_inhibitory, 1)], axis=1)
+        signs = jnp.concatenate([jnp.ones(self.n_excitatory), -jnp.ones(self.n_inhibitory)])
+        strength = self._population_pairs(jnp.exp(params["log_strength"]))
+        return strength * kernel / normaliser * signs[None, :]
+
+    def filter_responses(self, params, x):
+        """f = F x, (..., N)."""
+        return x @ params["filters"].T
+
+    def input_drive(self, params, x):
+        """h = g_a f + q_a e(x) + b_a for each population a, mV, (..., n_units)."""
+        f = self.filter_responses(params, x)
+        energy = jnp.sqrt(jnp.mean(f * f, axis=-1, keepdims=True))
+        pop = np.repeat([0, 1], self.n_excitatory)
+        return (jnp.tile(f, 2) * params["input_gain"][pop] + energy * params["energy_gain"][pop]
+                + params["input_bias"][pop])
+
+    def noise_std(self, params):
+        """Stationary sd of each cell's OU input noise, mV, (n_units,); 0 without input noise."""
+        sd = jnp.repeat(jnp.exp(params["log_noise_std"]), self.n_excitatory)
+        return sd if self.input_noise else jnp.zeros_like(sd)
+
+    def noise_correlation(self, params):
+        """R kron K_eta, (n_units, n_units): the correlation matrix of eta."""
+        r = jnp.tanh(params["noise_correlation_logit"])
+        kernel = ring_kernel(self.orientations, jnp.exp(params["log_noise_width"]))
+        return jnp.kron(jnp.array([[1.0, r], [r, 1.0]]), kernel)
+
+    def noise_covariance(self, params):
+        """Sigma_eta [mV^2], (n_units, n_units): the stationary covariance of eta."""
+        sd = self.noise_std(params)
+        return sd[:, None] * self.noise_correlation(params) * sd[None, :]
+
+    def _noise_kick(self, params, noise_decay):
+        """L^T sqrt(2 dt / tau_noise), L L^T = Sigma_eta (with a small diagonal jitter)."""
+        correlation = self.noise_correlation(params) + _JITTER * jnp.eye(self.n_units)
+        factor = jnp.linalg.cholesky(correlation) * self.noise_std(params)[:, None]
+        return factor.T * jnp.sqrt(2.0 * noise_decay)
+
+    @staticmethod
+    def _kick(noise_kick, eps):
+        return eps @ noise_kick
