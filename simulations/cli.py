@@ -53,7 +53,8 @@ _METRIC_ORDER = ("median_gabor_r_squared", "ica_median_gabor_r_squared", "contro
                  "optimal_ess_per_tau", "ess_per_tau_ratio",
                  "empirical_ess_per_tau", "henrici_departure", "henrici_departure_stationary_metric",
                  "irreversibility", "onset_time_median", "langevin_onset_time_median", "mean_kl_mixture",
-                 "gaussian_circuit_mean_kl", "best_gaussian_mean_kl")
+                 "gaussian_circuit_mean_kl", "best_gaussian_mean_kl",
+                 "max_variance_ratio_deviation", "training_time")
 
 
 def build_parser() -> argparse.ArgumentParser:

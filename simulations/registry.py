@@ -33,6 +33,7 @@ def experiments() -> dict:
     from simulations.gsm_gain import run_gsm_gain
     from simulations.learning_experiments import run_agop, run_implicit_em
     from simulations.natural_image_circuits import run_natural_images
+    from simulations.ring_ssn import run_ring_ssn
     from simulations.spiking_experiments import run_boltzmann, run_spiking_circuit
     from simulations.ssn_experiments import run_ssn
     from simulations.synapse_experiments import run_synapses
@@ -41,7 +42,8 @@ def experiments() -> dict:
     return {"linear-gaussian": run_linear_gaussian, "gsm": run_gsm, "boltzmann": run_boltzmann,
             "spiking-circuit": run_spiking_circuit, "implicit-em": run_implicit_em, "agop": run_agop,
             "ssn": run_ssn, "natural-images": run_natural_images, "synapses": run_synapses,
-            "fast-sampling": run_fast_sampling, "trained-spiking": run_trained_spiking, "gsm-gain": run_gsm_gain}
+            "fast-sampling": run_fast_sampling, "trained-spiking": run_trained_spiking, "gsm-gain": run_gsm_gain,
+            "ring-ssn": run_ring_ssn}
 
 
 _QUICK_HELP = "smoke run at small sizes (checks the pipeline, not the science)"
@@ -57,6 +59,7 @@ QUICK = {
     "implicit-em": dict(n_samples=300, gradient_iterations=200),
     "agop": dict(dim=4),
     "ssn": dict(steps=10, n_images=8),
+    "ring-ssn": dict(steps=5, ring_size=8, n_images=2, test_stimuli=2, test_trials=4, batch_stimuli=4),
     "natural-images": dict(steps=200, samples=50, n_test=4, n_train=2000, n_reference_draws=100),
     "synapses": dict(steps=300, n_train=2000, n_test=500, importance_epochs=1),
     "fast-sampling": dict(steps=100, n_latent=4, n_train=1000, n_test=2),
@@ -378,6 +381,16 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     ssn.add_argument("--objective", choices=("moments", "mean"), default="moments",
                      help="match the posterior's mean, variance and covariance, or its mean only (control)")
     ssn.add_argument("--steps", type=COUNT, default=1200, help="training steps")
+    ring = experiments.add_parser("ring-ssn", help="E/I circuit of 50 + 50 cells on an orientation ring trained to "
+                                                   "sample a ring GSM's posterior (Echeveste et al. 2020)")
+    _add_common_options(ring)
+    ring.add_argument("--objective", choices=("moments", "mean"), default="moments",
+                      help="match the posterior's mean, variance and covariance, or its mean only (control)")
+    ring.add_argument("--no-noise", action="store_true", help="no input noise (the no-noise control)")
+    ring.add_argument("--ring-size", type=number(int, minimum=2), default=50, help="cells per population (>= 2)")
+    ring.add_argument("--contrasts", type=NON_NEGATIVE, nargs="+", default=None,
+                      help="training and test contrasts, >= 0 (default 0 0.25 0.5 1 2)")
+    ring.add_argument("--steps", type=COUNT, default=None, help="training steps (default 3000)")
     return experiments.choices
 
 
@@ -440,6 +453,14 @@ def experiment_call(args):
     elif args.experiment == "ssn":
         kwargs = dict(seed=args.seed, objective=args.objective, steps=args.steps, progress=not args.quiet)
         label = f"objective {args.objective}"
+    elif args.experiment == "ring-ssn":
+        kwargs = dict(seed=args.seed, objective=args.objective, input_noise=not args.no_noise,
+                      ring_size=args.ring_size, progress=not args.quiet)
+        if args.contrasts is not None:
+            kwargs["contrast_levels"] = tuple(args.contrasts)
+        if args.steps is not None:
+            kwargs["steps"] = args.steps
+        label = f"objective {args.objective}" + (", no noise" if args.no_noise else "")
     elif args.experiment == "spiking-circuit":
         kwargs = dict(rate_results=args.rate_results, seed=args.seed, n_trials=args.trials, window=args.window,
                       neuron=args.neuron, target=args.target, progress=not args.quiet)

@@ -36,7 +36,7 @@ from circuits._validation import count, positive
 from circuits.ssn import StochasticSSN
 from simulations.results import config_of, new_dataset, parameter_variables, parameters_of, scalar, variable
 
-__all__ = ["OBJECTIVES", "run_ssn", "trained_ssn", "gsm_task", "stimuli_at_contrasts", "onset_responses"]
+__all__ = ["OBJECTIVES", "run_ssn", "train_ssn", "trained_ssn", "gsm_task", "stimuli_at_contrasts", "onset_responses"]
 
 OBJECTIVES = ("moments", "mean")
 
@@ -109,6 +109,30 @@ def _train_step(ssn: StochasticSSN, setting: _TrainingSetting, params, opt_state
     return optax.apply_updates(params, updates), opt_state, jnp.stack(terms)
 
 
+def train_ssn(ssn: StochasticSSN, params, setting: _TrainingSetting, task, steps: int, key, progress: bool = True,
+              description: str = "training SSN"):
+    """Adam (gradients clipped to global norm 1) on the objective of the module docstring.
+
+    task : (x (S, D), posterior mean (S, K), posterior covariance (S, K, K)), the training
+    stimuli and their targets. Returns the trained parameters and the loss terms at every
+    step, (steps, 3): mean, log-sd and covariance terms. Raises ``TrainingDiverged`` naming
+    the step at which a term stopped being finite.
+    """
+    from tqdm.auto import tqdm
+
+    opt_state = _optimiser(setting.learning_rate).init(params)
+    history = np.zeros((steps, 3))
+    for step, step_key in enumerate(tqdm(jax.random.split(key, steps), desc=description, disable=not progress,
+                                         leave=False)):
+        params, opt_state, terms = _train_step(ssn, setting, params, opt_state, step_key, task)
+        history[step] = np.asarray(terms)
+        if not np.all(np.isfinite(history[step])):
+            from circuits.learning import TrainingDiverged
+
+            raise TrainingDiverged(f"SSN training diverged at step {step}: loss terms {history[step]}")
+    return params, history
+
+
 def run_ssn(seed: int, objective: str = "moments", n_latent: int = 4, n_input: int = 8, noise_std: float = 0.5,
             contrast_levels=(0.0, 0.25, 0.5, 1.0, 2.0), n_images: int = 40, steps: int = 1200,
             batch_stimuli: int = 20, trials: int = 16, burn_in: float = 0.1, window: float = 0.2,
@@ -120,8 +144,6 @@ def run_ssn(seed: int, objective: str = "moments", n_latent: int = 4, n_input: i
     burn_in, window : seconds simulated from rest before moments are read, and read over.
     trials : noisy trials per stimulus per training step. batch_stimuli : stimuli per step.
     """
-    from tqdm.auto import tqdm
-
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     count("seed", seed, 0)
@@ -144,17 +166,8 @@ def run_ssn(seed: int, objective: str = "moments", n_latent: int = 4, n_input: i
     params = ssn.init(key_init)
     setting = _TrainingSetting(batch_stimuli, trials, burn_in_steps, window_steps,
                                1.0 if objective == "moments" else 0.0, learning_rate)
-    opt_state = _optimiser(learning_rate).init(params)
     task = (jnp.asarray(x_train), jnp.asarray(posterior.mean), jnp.asarray(posterior.cov))
-    history = np.zeros((steps, 3))
-    for step, key in enumerate(tqdm(jax.random.split(key_train, steps), desc=f"training SSN ({objective})",
-                                    disable=not progress, leave=False)):
-        params, opt_state, terms = _train_step(ssn, setting, params, opt_state, key, task)
-        history[step] = np.asarray(terms)
-        if not np.all(np.isfinite(history[step])):
-            from circuits.learning import TrainingDiverged
-
-            raise TrainingDiverged(f"SSN training diverged at step {step}: loss terms {history[step]}")
+    params, history = train_ssn(ssn, params, setting, task, steps, key_train, progress, f"training SSN ({objective})")
 
     data_vars = {
         "A": variable(("obs", "latent"), model.A, "1", "generative weights"),

@@ -23,8 +23,8 @@ from circuits.reliability import make_cost
 from simulations.results import config_of, parameters_of
 
 __all__ = ["ARCHITECTURES", "DEFAULT_STEPS", "CircuitOptions", "circuit_options_of", "trained_circuit",
-           "default_loading_matrix", "task_prior_cov", "linear_gaussian_model", "gsm_model", "contrast_quadrature",
-           "check_options", "refuse_learned_model", "DEFAULT_PRIOR_CORRELATION"]
+           "default_loading_matrix", "task_prior_cov", "linear_gaussian_model", "gsm_model", "ring_gsm_model",
+           "contrast_quadrature", "check_options", "refuse_learned_model", "DEFAULT_PRIOR_CORRELATION"]
 
 ARCHITECTURES = ("single-layer", "multi-layer", "recurrent")
 #: Training steps by charge when none are given (see ``CircuitOptions``).
@@ -261,6 +261,32 @@ def gsm_model(rng: np.random.Generator, n_latent: int, n_input: int, noise_std: 
     """The GSM task of the experiments: A drawn from ``rng`` (i.i.d. N(0, 1)), prior N(0, I)."""
     return GaussianScaleMixture(default_loading_matrix(n_input, n_latent, rng), np.eye(n_latent), noise_std,
                                 contrast_shape, contrast_scale)
+
+
+def ring_gsm_model(ring_size: int = 50, patch_size: int = 12, noise_std: float = 0.5, prior_width: float = 0.5,
+                   prior_independent: float = 0.2, contrast_shape: float = 2.0,
+                   contrast_scale: float = 0.5) -> GaussianScaleMixture:
+    """A GSM on an orientation ring, the setting of Echeveste et al. (2020): one latent per
+    orientation theta_k = k pi / ring_size, each with a unit-norm Gabor filter (centred in a
+    patch_size x patch_size patch, 0.2 cycles/pixel, envelope sd patch_size / 5 pixels, even
+    phase), and a ring-structured prior
+        C = (1 - prior_independent) k(theta_k - theta_l) + prior_independent I,
+    k the von Mises ring kernel of width ``prior_width`` (``circuits.ring_ssn.ring_kernel``):
+    similar orientations co-vary. Deterministic (no random draw)."""
+    from analysis.gabor import gabor
+    from circuits.ring_ssn import ring_kernel, ring_orientations
+
+    theta = ring_orientations(ring_size)
+    count("patch_size", patch_size, 3)
+    if not 0.0 < prior_independent <= 1.0:
+        raise ValueError(f"prior_independent must be in (0, 1], got {prior_independent!r}")
+    centre = (patch_size - 1) / 2.0
+    filters = np.stack([gabor((patch_size, patch_size), 1.0, centre, centre, angle, 0.2, 0.0, patch_size / 5.0,
+                              patch_size / 5.0).ravel() for angle in theta], axis=1)
+    filters /= np.linalg.norm(filters, axis=0, keepdims=True)
+    prior_cov = ((1.0 - prior_independent) * ring_kernel(theta, prior_width, xp=np)
+                 + prior_independent * np.eye(ring_size))
+    return GaussianScaleMixture(filters, prior_cov, noise_std, contrast_shape, contrast_scale)
 
 
 def contrast_quadrature(shape: float, scale: float, n_nodes: int = 64) -> tuple[np.ndarray, np.ndarray]:
