@@ -9,7 +9,8 @@ effective samples per second of circuits, Gibbs, MALA and NUTS across posterior 
 condition numbers (``sampling``); recurrent circuits of 10^4 neurons x 1024 trials, memory
 and throughput, and training at K = 256 (``scale``); trained escape-noise spiking circuits of
 100 neurons, training steps per second and simulated seconds per wall second in JAX and
-Brian2 (``trained_spiking``).
+Brian2 (``trained_spiking``); the E/I ring circuit of 50 + 50 cells, training steps per second
+and simulated seconds per wall second (``ring_ssn``).
 Writes ``benchmarks.json`` and ``benchmarks.md`` (each figure with min / median / max over
 repeats where repeated, the machine and the package versions).
 ``--quick`` runs tiny sizes to check that everything runs; its timings mean nothing.
@@ -26,7 +27,7 @@ from benchmarks import _common  # noqa: F401  (sets JAX_PLATFORMS before JAX is 
 from benchmarks._common import machine, markdown_table, versions
 
 SECTIONS = ("rate_throughput", "spiking_targets", "training_time", "optimum", "natural_images",
-            "synapses", "prng", "sampling", "scale", "trained_spiking")
+            "synapses", "prng", "sampling", "scale", "trained_spiking", "ring_ssn")
 COLUMNS = {
     "rate_throughput": ["N", "B", "steps", "engine", "seconds_min", "seconds_median", "seconds_max",
                         "neuron_steps_per_s", "gflops"],
@@ -43,6 +44,7 @@ COLUMNS = {
     "prng": ["impl", "N", "B", "steps", "normals_s", "simulation_s", "gemm_s", "rng_share", "ours_over_gemm",
              "n_draws", "max_abs_z"],
     "trained_spiking": ["workload", "engine", "trials", "seconds", "first_run_s", "per_second", "rate_units"],
+    "ring_ssn": ["workload", "trials", "seconds", "first_run_s", "per_second", "rate_units"],
 }
 
 

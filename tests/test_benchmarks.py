@@ -16,7 +16,7 @@ def test_quick_suite_writes_json_and_markdown(tmp_path):
     results = json.loads((tmp_path / "benchmarks-quick.json").read_text())
     assert set(results["sections"]) == {"rate_throughput", "spiking_targets", "training_time",
                                         "optimum", "natural_images", "synapses", "prng", "sampling", "scale",
-                                        "trained_spiking"}
+                                        "trained_spiking", "ring_ssn"}
     architectures = {row["architecture"] for row in results["sections"]["optimum"]}
     assert architectures == {"single-layer", "multi-layer", "recurrent"}
     engines = {row["engine"] for row in results["sections"]["rate_throughput"]}
@@ -35,6 +35,8 @@ def test_quick_suite_writes_json_and_markdown(tmp_path):
     spiking = results["sections"]["trained_spiking"]
     assert {row["engine"] for row in spiking} == {"jax", "brian2-numpy"}
     assert all(row["per_second"] > 0 for row in spiking)
+    assert [row["rate_units"] for row in results["sections"]["ring_ssn"]] == ["optimiser steps/s"] + [
+        "simulated s / wall s"] * 2
     markdown = (tmp_path / "benchmarks-quick.md").read_text()
     assert "## rate throughput" in markdown and "## Which sampler wins per wall second" in markdown
 

@@ -26,6 +26,7 @@ from simulations.figures import (
                                  patch_noise_correlations,
                                  patch_spontaneous,
                                  receptive_fields,
+                                 ring_ssn,
                                  spiking,
                                  spontaneous,
                                  ssn_dynamics,
@@ -37,6 +38,6 @@ __all__ = ["FIGURES", "make", "main_for"]
 
 #: name -> figure module, in gallery order.
 FIGURES = {module.NAME: module for module in (architectures, cost_families, emergence, contrast, gsm_posterior, onset,
-                                              ssn_dynamics, spontaneous, noise_correlations, spiking,
+                                              ssn_dynamics, ring_ssn, spontaneous, noise_correlations, spiking,
                                               receptive_fields, patch_contrast, patch_spontaneous,
                                               patch_noise_correlations, synapse_data)}

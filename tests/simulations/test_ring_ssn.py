@@ -1,0 +1,112 @@
+"""The ring SSN experiment (issue 18, item 4): the scores against exact values, the spectral
+peak on spectra whose peak is known, bad input, divergence, the ring GSM's symmetry, and the
+figure's pipeline and claims at the quick size (16 + 16 cells, 150 steps).
+
+The quick-size claims are the ones that hold by construction or by a wide margin (the
+no-noise control has no trial-to-trial variance at all; the mean-only control's variance ratio
+is below the sampling network's at every contrast); the published-size numbers of the README
+are a single seed's and are rerun by ``-m slow``."""
+
+import numpy as np
+import pytest
+
+from circuits.learning import TrainingDiverged
+from simulations.figures import FIGURES
+from simulations.figures.ring_ssn import spectral_peak
+from simulations.ring_ssn import fit_by_contrast, run_ring_ssn
+from simulations.tasks import ring_gsm_model
+from tests.simulations.cli_checks import assert_refused
+from tests.simulations.figure_checks import assert_reloads_to_same_plot
+
+QUICK = dict(ring_size=6, n_images=2, test_stimuli=2, test_trials=4, batch_stimuli=4, burn_in=0.01, window=0.02,
+             progress=False)
+
+
+class _Posterior:
+    def __init__(self, mean, cov):
+        self.mean, self.cov = mean, cov
+
+
+def test_fit_by_contrast_against_hand_computed_values():
+    # two contrast levels x two stimuli, two latents; posterior variances 4 and 1
+    posterior_cov = np.array([[[4.0, 1.0], [1.0, 1.0]]] * 4)
+    posterior = _Posterior(np.zeros((4, 2)), posterior_cov)
+    mean = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0]])  # errors of 1 sd on level 0
+    cov = np.array([[[4.0, 0.0], [0.0, 1.0]], [[4.0, 0.0], [0.0, 1.0]],
+                    [[8.0, 1.0], [1.0, 2.0]], [[2.0, 3.0], [3.0, 0.5]]])
+    fit = fit_by_contrast(posterior, mean, cov, 2)
+    np.testing.assert_allclose(fit["mean_error"], [np.sqrt(2 / 4), 0.0])
+    np.testing.assert_allclose(fit["variance_ratio"], [1.0, (2 + 2 + 0.5 + 0.5) / 4])
+    np.testing.assert_allclose(fit["covariance_error"], [1.0, (0.0 + 2.0) / 2])
+    np.testing.assert_allclose(fit["posterior_variance"], [2.5, 2.5])
+
+
+def test_spectral_peak_finds_a_known_peak_and_refuses_spectra_without_one():
+    frequencies = np.arange(0.0, 200.0, 3.9)
+    gaussian_peak = np.exp(-((frequencies - 41.3) ** 2) / 60.0)  # log is a parabola: the vertex is exact
+    assert spectral_peak(frequencies, gaussian_peak) == pytest.approx(41.3, abs=1e-6)
+    assert np.isnan(spectral_peak(frequencies, 1.0 / (1.0 + frequencies**2)))  # low-pass: no peak
+    outside = np.exp(-((frequencies - 120.0) ** 2) / 60.0) + 1e-9
+    assert np.isnan(spectral_peak(frequencies, outside))
+
+
+def test_ring_gsm_is_rotation_symmetric():
+    model = ring_gsm_model(ring_size=8, patch_size=13)
+    # one step round the ring is a rotation by pi / 8: the prior is circulant ...
+    np.testing.assert_allclose(np.roll(model.prior_cov, (1, 1), axis=(0, 1)), model.prior_cov, atol=1e-12)
+    # ... and the filters' overlaps A^T A nearly so (pixel grids are not rotation invariant)
+    gram = model.A.T @ model.A
+    np.testing.assert_allclose(np.diag(gram), 1.0)
+    assert np.max(np.abs(np.roll(gram, (1, 1), axis=(0, 1)) - gram)) < 0.05
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(ring_size=1), "ring_size"),
+    (dict(contrast_levels=(0.5, -1.0)), "contrast_levels"),
+    (dict(objective="variance"), "objective"),
+    (dict(learning_rate=0.0), "learning_rate"),
+])
+def test_bad_input_is_refused_by_name(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        run_ring_ssn(1, steps=1, **{**QUICK, **kwargs})
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--ring-size", "1"], "argument --ring-size: must be >= 2"),
+    (["--contrasts", "0.5", "-1"], "argument --contrasts: must be >= 0"),
+    (["--steps", "0"], "argument --steps: must be >= 1"),
+])
+def test_bad_options_are_refused_before_any_work(tmp_path, capsys, options, message):
+    out = tmp_path / "ring.nc"
+    assert_refused(["run", "ring-ssn", "--seed", "1", "--quiet", "--out", str(out), *options], message, out, capsys)
+
+
+def test_divergent_training_names_the_step():
+    """A learning rate of 1e4 throws the log-weights to overflow at the first update."""
+    with pytest.raises(TrainingDiverged, match=r"diverged at step \d+: loss terms"):
+        run_ring_ssn(1, steps=20, learning_rate=1e4, **QUICK)
+
+
+@pytest.fixture(scope="module")
+def quick_figure():
+    return FIGURES["ring-ssn"].build(seed=1, quick=True)
+
+
+def test_ring_figure_data_and_reload(tmp_path, quick_figure):
+    ds = quick_figure
+    assert list(ds["network"].values) == ["sampling", "mean-only", "no-noise"]
+    assert list(ds["contrast"].values) == [0.0, 0.25, 0.5, 1.0, 2.0]
+    assert ds["mean_potential"].attrs["units"] == "mV" and ds["peak_frequency"].attrs["units"] == "Hz"
+    assert_reloads_to_same_plot(FIGURES["ring-ssn"], ds, tmp_path)
+
+
+def test_no_noise_control_has_no_trial_to_trial_variability(quick_figure):
+    assert np.all(quick_figure["potential_variance"].sel(network="no-noise").values == 0.0)
+    assert np.all(quick_figure["potential_variance"].sel(network="sampling").values > 0.1)
+
+
+def test_mean_only_control_is_less_variable_than_the_posterior_asks(quick_figure):
+    """Nothing asks the control for variability: its variance ratio is below the sampling
+    network's at every contrast (quick size, seed 1: 0.12-0.19 against 0.62-1.10)."""
+    ratio = quick_figure["variance_ratio"]
+    assert np.all(ratio.sel(network="mean-only").values < 0.5 * ratio.sel(network="sampling").values)
