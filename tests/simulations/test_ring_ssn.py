@@ -101,7 +101,8 @@ def test_ring_figure_data_and_reload(tmp_path, quick_figure):
 
 
 def test_no_noise_control_has_no_trial_to_trial_variability(quick_figure):
-    assert np.all(quick_figure["potential_variance"].sel(network="no-noise").values == 0.0)
+    # trials differ only by float32 rounding in the batched products (variance ~1e-12 mV^2)
+    assert np.all(quick_figure["potential_variance"].sel(network="no-noise").values < 1e-9)
     assert np.all(quick_figure["potential_variance"].sel(network="sampling").values > 0.1)
 
 
