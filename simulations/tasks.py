@@ -1,8 +1,9 @@
 """What the rate-circuit experiments share: circuit and training options, the tasks' generative
 models, and rebuilding a trained circuit from its results file.
 
-Every experiment module imports from here and none imports another, so the imports flow
-one way (cli -> sweep -> registry -> experiment modules -> tasks -> circuits / analysis).
+Every experiment module imports from here; one imports another only to extend it (gsm_gain,
+trained_spiking, ring_ssn), so the imports flow one way (cli -> sweep -> registry ->
+experiment modules -> tasks -> circuits / analysis) with no cycles.
 """
 
 from __future__ import annotations
