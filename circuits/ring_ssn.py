@@ -11,7 +11,8 @@ W, h and eta are parameterised:
       k_ab(d) = exp((cos 2d - 1) / l_ab^2),
   s_b = +1 for E and -1 for I presynaptic cells. The normalisation keeps J_ab the total input
   a cell of population a receives from population b at uniform rates, so J_ab is on the scale
-  of Hennequin et al.'s (2018) two-population weights, which initialise it.
+  of Hennequin et al.'s (2018) two-population weights, which initialise it. Unlike
+  ``StochasticSSN``, a cell's own term (the kernel's peak) is kept, as in ring models.
 - **Input stage** (learned, initialised from the GSM's filters): filter responses f = F x
   (F is (N, D), one filter per orientation, initialised to the task's filters A^T), their
   energy e(x) = sqrt(mean_i f_i^2), and per population a gain on f, a gain on e and a bias:
