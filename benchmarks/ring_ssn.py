@@ -21,7 +21,7 @@ def run(quick: bool) -> list[dict]:
     import jax.numpy as jnp
 
     from circuits.ring_ssn import RingSSN
-    from simulations.ring_ssn import ring_task_data
+    from simulations.ring_ssn import _INITIAL_FILTER_GAIN, ring_task_data
     from simulations.ssn_experiments import _optimiser, _train_step, _TrainingSetting
 
     ring_size = 8 if quick else 50
@@ -30,7 +30,7 @@ def run(quick: bool) -> list[dict]:
     posterior = model.posterior(x_train)
     task = (jnp.asarray(x_train), jnp.asarray(posterior.mean), jnp.asarray(posterior.cov))
     ssn = RingSSN(model.n_obs, ring_size)
-    params = ssn.init(jax.random.PRNGKey(0), filters=2.0 * model.A.T)
+    params = ssn.init(jax.random.PRNGKey(0), filters=_INITIAL_FILTER_GAIN * model.A.T)
     steps = (20, 40) if quick else (200, 400)  # burn-in and window, dt = 0.5 ms
     setting = _TrainingSetting(min(10, len(x_train)), 8, *steps, 1.0, 0.01)
     opt_state = _optimiser(0.01).init(params)

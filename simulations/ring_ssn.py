@@ -89,7 +89,7 @@ def fit_by_contrast(posterior, mean, cov, n_levels: int) -> dict[str, np.ndarray
                         / np.linalg.norm(posterior.cov * off_diagonal, axis=(1, 2)))
 
     def by_level(values):
-        return values.reshape(n_levels, -1, *values.shape[1:]).reshape(n_levels, -1).mean(1)
+        return values.reshape(n_levels, -1).mean(1)
 
     return {"mean_error": np.sqrt(by_level((mean - posterior.mean) ** 2 / posterior_variance)),
             "variance_ratio": by_level(response_variance / posterior_variance),

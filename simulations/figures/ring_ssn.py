@@ -27,7 +27,7 @@ import jax
 import numpy as np
 
 from analysis.plots import _label, new_panels
-from analysis.variability import power_spectrum
+from analysis.variability import band_power, power_spectrum
 from simulations.figures._common import figure_dataset, index, main_for
 from simulations.results import config_of, variable
 from simulations.ring_ssn import ring_task_data, run_ring_ssn, trained_ring_ssn
@@ -89,10 +89,9 @@ def measure(results, seed: int, n_stimuli: int, n_trials: int) -> dict:
     total = np.trapezoid(psd, frequencies, axis=-1)
     # A network without noise settles to a fixed point: its steady "spectrum" is rounding error.
     fluctuating = total > 1e-8
-    normalised = np.where(fluctuating[:, None], psd / np.where(fluctuating, total, 1.0)[:, None], np.nan)
-    in_gamma = (frequencies >= GAMMA[0]) & (frequencies <= GAMMA[1])
-    gamma_fraction = np.where(fluctuating, np.trapezoid(psd[:, in_gamma], frequencies[in_gamma], axis=-1)
-                              / np.where(fluctuating, total, 1.0), np.nan)
+    safe_total = np.where(fluctuating, total, 1.0)
+    normalised = np.where(fluctuating[:, None], psd / safe_total[:, None], np.nan)
+    gamma_fraction = np.where(fluctuating, band_power(frequencies, psd, GAMMA) / safe_total, np.nan)
     peak = np.array([spectral_peak(frequencies, row) if ok else np.nan
                      for row, ok in zip(psd, fluctuating, strict=True)])
     variance = excitatory[:, :, :, steady].var(2, ddof=1).mean((1, 2, 3))
