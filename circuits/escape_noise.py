@@ -16,12 +16,8 @@ large delta an irregular, Poisson-like neuron. After a spike v' = 0. In a recurr
 (``recurrent=True``), y_j is neuron j's synaptic trace, y' = y exp(-dt / tau_s) + s_j (s_j = 1
 in a step with a spike), so a spike reaches the other neurons from the next step on.
 
-Readout. Every trial starts from rest (v = y = 0) at stimulus onset, runs a burn-in of
-``burn_in`` seconds and then a window of ``window`` seconds; the spike counts n_i of the
-window give the trial's sample of the latents, z = c + R n / (T rho_0): the window's rates
-(n / T, spikes/s) in units of the escape rate at threshold, so that R is of order 1 (Adam
-moves every parameter by about its step size, whatever the parameter's scale). One trial,
-one sample.
+Readout (``circuits.spiking_trials``): the spike counts of a window after a burn-in from rest,
+read out linearly, z = c + R n / (T rho_0), one sample per trial.
 
 Parameters are a dict of arrays: ``input_weights`` M (N, D), ``input_bias`` b (N),
 ``recurrent_weights`` W (N, N; recurrent circuits only, no autapses), ``log_escape_width``
@@ -40,76 +36,42 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from circuits._validation import count, positive, steps
+from circuits._validation import count, positive
+from circuits.spiking_trials import TrialSpikingCircuit
 
-__all__ = ["EscapeNoiseCircuit", "NEURON_MODELS", "simulate_in_brian2"]
+__all__ = ["EscapeNoiseCircuit", "simulate_in_brian2"]
 
-#: Neuron models of trained spiking circuits. ``"escape"``: the soft-threshold LIF above.
-NEURON_MODELS = ("escape",)
 #: Bounds on (v - theta) / delta: keep exp() finite in float32 (p = 1 above, p ~ 1e-23 / step below).
 _EXPONENT_BOUNDS = (-50.0, 30.0)
 
 
 @dataclass(frozen=True)
-class EscapeNoiseCircuit:
+class EscapeNoiseCircuit(TrialSpikingCircuit):
     """A single-layer (``recurrent=False``) or recurrent circuit of escape-noise neurons.
 
     Parameters
     ----------
-    n_input : D, input dimensions.
-    n_neurons : N, spiking neurons.
-    n_latent : K, latents read out.
-    recurrent : connect the neurons to each other (W, no autapses).
-    tau_membrane : membrane time constant tau_m (s).
-    tau_synapse : decay time constant of the recurrent synaptic trace tau_s (s).
-    dt : time step (s).
-    rate_at_threshold : rho_0, the escape rate at v = theta (spikes/s).
-    burn_in : time from onset (rest) to the start of the counting window (s).
-    window : counting window T (s).
+    n_input, n_neurons, n_latent, recurrent, tau_membrane, tau_synapse, dt, burn_in, window :
+        as ``circuits.spiking_trials.TrialSpikingCircuit`` (tau_synapse: the recurrent
+        synaptic trace's decay).
+    rate_at_threshold : rho_0, the escape rate at v = theta (spikes/s); also the readout's
+        reference rate.
     """
 
-    n_input: int
-    n_neurons: int
-    n_latent: int
-    recurrent: bool = False
-    tau_membrane: float = 0.02
-    tau_synapse: float = 0.01
-    dt: float = 0.001
     rate_at_threshold: float = 100.0
-    burn_in: float = 0.05
-    window: float = 0.1
 
     def __post_init__(self):
-        count("n_input", self.n_input, 1)
-        count("n_neurons", self.n_neurons, 1)
-        count("n_latent", self.n_latent, 1)
-        if not isinstance(self.recurrent, bool):
-            raise ValueError(f"recurrent must be True or False, got {self.recurrent!r}")
-        for name in ("tau_membrane", "tau_synapse", "dt", "rate_at_threshold"):
-            positive(name, getattr(self, name))
-        if self.dt > min(self.tau_membrane, self.tau_synapse):
-            raise ValueError(f"dt must be at most the shortest time constant, got dt = {self.dt} s")
-        positive("window", self.window)
-        if self.window < self.dt:
-            raise ValueError(f"window must be at least one step (dt = {self.dt} s), got {self.window} s")
-        steps("window", self.window, self.dt)
-        steps("burn_in", self.burn_in, self.dt, minimum=0)
+        super().__post_init__()
+        positive("rate_at_threshold", self.rate_at_threshold)
 
     @property
-    def burn_in_steps(self) -> int:
-        return steps("burn_in", self.burn_in, self.dt, minimum=0)
+    def readout_rate(self) -> float:
+        return self.rate_at_threshold
 
     @property
-    def window_steps(self) -> int:
-        return steps("window", self.window, self.dt)
-
-    @property
-    def n_steps(self) -> int:
-        return self.burn_in_steps + self.window_steps
-
-    @property
-    def architecture(self) -> str:
-        return "recurrent" if self.recurrent else "single-layer"
+    def events_per_step(self) -> int:
+        """The random events of a step: one spike or none per neuron."""
+        return self.n_neurons
 
     def init(self, key, escape_width: float = 0.3, rate: float = 20.0) -> dict:
         """Initial parameters: input weights N(0, 0.3^2 / D), biases at threshold, escape
@@ -134,6 +96,10 @@ class EscapeNoiseCircuit:
     def escape_width(self, params):
         """delta, (N,) threshold units."""
         return jnp.exp(params["log_escape_width"])
+
+    def noise_scales(self, params):
+        """The noise sources' scales, charged by the reliability cost: the escape widths."""
+        return self.escape_width(params)
 
     def drive(self, params, x):
         """The feed-forward input I(x) = M x + b, (n, N) threshold units."""
@@ -202,10 +168,6 @@ class EscapeNoiseCircuit:
         if record:
             result["spikes"] = jnp.moveaxis(spikes, 0, 2)
         return result
-
-    def readout(self, params, counts):
-        """z = c + R n / (T rho_0) from window counts (..., N) -> (..., K)."""
-        return counts @ params["readout_weights"].T / (self.window * self.rate_at_threshold) + params["readout_bias"]
 
     def log_prob(self, params, x, spikes):
         """Log-probability (nats) of given spike trains (n, trials, steps, N), 0/1, for inputs

@@ -1,6 +1,6 @@
 """Training spiking circuits under local costs, with an unbiased gradient.
 
-Objective (nats per input). A trial's readout z (``circuits.escape_noise``) is scored with
+Objective (nats per input). A trial's readout z (``circuits.spiking_trials``) is scored with
 the rate circuits' decoding error and prior energy (``circuits.learning.Objective``: decoder
 A, precision P, activity cost Q = the prior precision, contrast nodes), and every cost is
 paid where it arises:
@@ -11,24 +11,31 @@ paid where it arises:
 kappa the metabolic cost per spike (nats per spike, on the window's spikes n_i), kappa_I
 that of the synaptic drive I_i(x) (nats per squared threshold unit; synaptic currents are
 most of a cortical neuron's energy budget, Attwell & Laughlin 2001), and cost() the
-objective's reliability family (``circuits.reliability``) on each neuron's escape-noise
-width delta_i, the noise source it owns: a sharper threshold costs more. The drive's cost
+objective's reliability family (``circuits.reliability``) on each noise source's scale
+(``noise_scales``): each escape-noise neuron's width delta_i (``circuits.escape_noise``; a
+sharper threshold costs more), or each synapse's coefficient of variation
+sqrt((1 - p) / p) (``circuits.release_lif``; a more reliable release costs more). The drive's cost
 gives delta its scale: without it, widening delta and the drive together leaves the firing
 unchanged and the reliability cost falls without bound. There is no entropy term and no
 cost on the readout's covariance: whether the readout comes to sample the posterior is what
 training under these costs measures.
 
-Gradient. Spikes are discrete, so the path derivative does not exist. The estimator is the
-score function (likelihood ratio; Williams 1992): with l(s, theta) a trial's loss and
-log p(s; theta) its spike train's log-probability (exact, ``EscapeNoiseCircuit.simulate``),
+Gradient. The random events s of a trial (escape-noise spikes, or synaptic releases) are
+discrete, so the path derivative through them does not exist. The estimator is the score
+function (likelihood ratio; Williams 1992): with l(s, theta) a trial's loss and
+log p(s; theta) the events' log-probability (exact, the circuit's ``simulate``),
 
     grad E[l] = E[grad_theta l(s, theta) + (l - b) grad_theta log p(s; theta)],
 
 unbiased for any baseline b independent of the trial; b is the mean loss of the other
-trials of the same input (leave-one-out; Kool, van Hoof & Welling 2019). It is unbiased
-where surrogate gradients are not, so the expected objective it descends is the one
-defined above; its variance grows with neurons x steps, which limits it to small circuits.
-``expected_loss_by_enumeration`` computes J exactly for tiny circuits (every spike train
+trials of the same input (leave-one-out; Kool, van Hoof & Welling 2019). For escape noise
+the events are the spikes, l depends on theta only through the readout, and the estimator
+is unbiased where surrogate gradients are not; its variance grows with neurons x steps,
+which limits it to small circuits. For LIF neurons with stochastic release the spikes are a
+deterministic function of the releases through a hard threshold, and grad_theta l carries
+a surrogate gradient for the quanta and biases (``circuits.release_lif``): unbiased for the
+release probabilities and the readout, biased for the rest.
+``expected_loss_by_enumeration`` computes J exactly for tiny circuits (every event pattern
 summed over), the reference of the estimator's check.
 """
 
@@ -47,13 +54,13 @@ from tqdm.auto import tqdm
 
 from circuits._pytree import register_frozen_dataclass
 from circuits._validation import count, positive
-from circuits.escape_noise import EscapeNoiseCircuit
+from circuits.spiking_trials import TrialSpikingCircuit
 from circuits.learning import Objective, TrainingDiverged, decaying_adam, decoding_error_per_response
 
 __all__ = ["SpikingObjective", "SpikingTrainingConfig", "trial_losses", "surrogate_loss", "train_spiking",
            "expected_loss_by_enumeration", "ENUMERATION_MAX_BITS"]
 
-#: Largest neurons x steps whose spike trains ``expected_loss_by_enumeration`` sums over (2^bits).
+#: Largest events x steps whose patterns ``expected_loss_by_enumeration`` sums over (2^bits).
 ENUMERATION_MAX_BITS = 16
 
 
@@ -84,9 +91,9 @@ class SpikingObjective:
                 raise ValueError(f"{name} must be finite and >= 0 (nats), got {getattr(self, name)!r}")
             object.__setattr__(self, name, value)
 
-    def reliability(self, circuit: EscapeNoiseCircuit, params):
-        """sum_i cost(delta_i) (nats per input)."""
-        return self.objective.reliability(circuit.escape_width(params))
+    def reliability(self, circuit: TrialSpikingCircuit, params):
+        """The reliability family summed over the circuit's noise scales (nats per input)."""
+        return self.objective.reliability(circuit.noise_scales(params))
 
 
 register_frozen_dataclass(SpikingObjective, leaves=("objective", "spike_cost", "drive_cost"), static=())
@@ -114,7 +121,7 @@ class SpikingTrainingConfig:
         positive("final_learning_rate", self.final_learning_rate)
 
 
-def _trial_terms(circuit: EscapeNoiseCircuit, objective: SpikingObjective, params, x, counts) -> dict:
+def _trial_terms(circuit: TrialSpikingCircuit, objective: SpikingObjective, params, x, counts) -> dict:
     """Each term of each trial's loss, (n, trials), from window counts (n, trials, N): the
     readout's decoding error and prior energy, kappa per spike, and its input's drive cost."""
     samples = circuit.readout(params, counts)
@@ -125,13 +132,13 @@ def _trial_terms(circuit: EscapeNoiseCircuit, objective: SpikingObjective, param
             "drive_cost": jnp.broadcast_to(drive[:, None], counts.shape[:2])}
 
 
-def trial_losses(circuit: EscapeNoiseCircuit, objective: SpikingObjective, params, x, counts):
+def trial_losses(circuit: TrialSpikingCircuit, objective: SpikingObjective, params, x, counts):
     """Each trial's loss l (n, trials) from window counts (n, trials, N): decoding error and
     prior energy of its readout, kappa per spike, and its input's drive cost."""
     return sum(_trial_terms(circuit, objective, params, x, counts).values())
 
 
-def surrogate_loss(circuit: EscapeNoiseCircuit, objective: SpikingObjective, params, x, key, n_trials: int):
+def surrogate_loss(circuit: TrialSpikingCircuit, objective: SpikingObjective, params, x, key, n_trials: int):
     """A scalar whose gradient is the score-function estimate of grad J on inputs x (n, D)
     with ``n_trials`` trials each (module docstring), and the terms: ``loss`` (the estimate
     of J), ``decoding_error``, ``prior_energy``, ``spike_cost``, ``drive_cost``,
@@ -167,7 +174,7 @@ def _run_chunk(circuit, config: SpikingTrainingConfig, objective, data, carry, k
     return jax.lax.scan(step, carry, keys)
 
 
-def train_spiking(circuit: EscapeNoiseCircuit, objective: SpikingObjective, data, key,
+def train_spiking(circuit: TrialSpikingCircuit, objective: SpikingObjective, data, key,
                   config: SpikingTrainingConfig = SpikingTrainingConfig(), params: dict | None = None,
                   progress: bool = True):
     """Train ``circuit`` on inputs ``data`` (N, D) under ``objective``.
@@ -219,16 +226,17 @@ def train_spiking(circuit: EscapeNoiseCircuit, objective: SpikingObjective, data
     return {name: np.asarray(value) for name, value in carry[0].items()}, dataset
 
 
-def expected_loss_by_enumeration(circuit: EscapeNoiseCircuit, objective: SpikingObjective, params, x) -> float:
-    """J exactly, for one input x (D,): the loss of every possible spike train weighted by its
-    probability, plus the reliability cost. Only for circuits with neurons x steps <=
-    ``ENUMERATION_MAX_BITS`` (the sum has 2^(neurons x steps) terms)."""
-    bits = circuit.n_neurons * circuit.n_steps
+def expected_loss_by_enumeration(circuit: TrialSpikingCircuit, objective: SpikingObjective, params, x) -> float:
+    """J exactly, for one input x (D,): the loss of every possible pattern of random events
+    (spike trains, or release draws) weighted by its probability, plus the reliability cost.
+    Only for circuits with events per step x steps <= ``ENUMERATION_MAX_BITS`` (the sum has
+    2^bits terms)."""
+    bits = circuit.events_per_step * circuit.n_steps
     if bits > ENUMERATION_MAX_BITS:
-        raise ValueError(f"enumeration needs neurons x steps <= {ENUMERATION_MAX_BITS}, got {bits}")
+        raise ValueError(f"enumeration needs events per step x steps <= {ENUMERATION_MAX_BITS}, got {bits}")
     patterns = np.array(list(itertools.product((0.0, 1.0), repeat=bits)))
-    spikes = patterns.reshape(1, -1, circuit.n_steps, circuit.n_neurons)
+    events = patterns.reshape(1, -1, circuit.n_steps, circuit.events_per_step)
     x = jnp.asarray(x)[None, :]
-    log_prob, counts = circuit.log_prob(params, x, spikes)
+    log_prob, counts = circuit.log_prob(params, x, events)
     losses = trial_losses(circuit, objective, params, x, counts)
     return jnp.sum(jnp.exp(log_prob) * losses) + objective.reliability(circuit, params)

@@ -241,25 +241,32 @@ def _add_gsm_gain_parser(experiments) -> None:
 
 
 def _add_trained_spiking_parser(experiments) -> None:
-    from circuits.escape_noise import NEURON_MODELS
-    from simulations.trained_spiking import SPIKING_ARCHITECTURES, SPIKING_NOISE_SITES, SPIKING_TASKS
+    from simulations.trained_spiking import (
+        SPIKING_ARCHITECTURES,
+        SPIKING_NEURON_MODELS,
+        SPIKING_NOISE_SITES,
+        SPIKING_TASKS,
+    )
 
-    parser = experiments.add_parser("trained-spiking", help="spiking circuit (escape-noise LIF, JAX) trained under "
-                                                            "local costs; readout vs the exact posterior")
+    parser = experiments.add_parser("trained-spiking", help="spiking circuit (escape-noise or stochastic-release LIF, "
+                                                            "JAX) trained under local costs; readout vs the exact "
+                                                            "posterior")
     _add_common_options(parser)
     parser.add_argument("--task", choices=SPIKING_TASKS, default="linear-gaussian")
-    parser.add_argument("--neuron", choices=NEURON_MODELS, default="escape",
-                        help="escape: leaky integrate-and-fire with a soft (escape-noise) threshold")
-    parser.add_argument("--noise-site", choices=SPIKING_NOISE_SITES, default="neurons",
-                        help="neurons: each neuron's escape noise, paid for by its own reliability cost")
+    parser.add_argument("--neuron", choices=tuple(SPIKING_NEURON_MODELS), default="escape",
+                        help="escape: leaky integrate-and-fire with a soft (escape-noise) threshold; lif: hard "
+                             "threshold, synapses that release with a learned probability")
+    parser.add_argument("--noise-site", choices=SPIKING_NOISE_SITES, default=None,
+                        help="neurons (escape): each neuron's escape noise; synapses (lif): each synapse's release; "
+                             "each paid for by its own reliability cost (default: the neuron model's)")
     parser.add_argument("--architecture", choices=SPIKING_ARCHITECTURES, default="single-layer")
     parser.add_argument("--latents", type=COUNT, default=4, help="K, latents read out")
     parser.add_argument("--inputs", type=COUNT, default=8, help="D, input dimensions")
     parser.add_argument("--neurons", type=COUNT, default=16, help="N, spiking neurons")
     parser.add_argument("--steps", type=COUNT, default=None, help="training steps (default 2000)")
     parser.add_argument("--cost", choices=COST_FAMILIES, default="power",
-                        help="reliability-cost family on each neuron's escape-noise width (log is unbounded below "
-                             "for neurons the readout ignores)")
+                        help="reliability-cost family on each noise source's scale: escape width, or a synapse's "
+                             "coefficient of variation (log is unbounded below for sources the readout ignores)")
     parser.add_argument("--cost-strength", type=POSITIVE, default=1.0, help="lambda (> 0)")
     parser.add_argument("--cost-exponent", type=POSITIVE, default=2.0,
                         help="rho of the power-law cost (default 2: channel noise, variance ~ 1 / channels)")

@@ -4,13 +4,17 @@ Tasks: the linear-Gaussian task of ``run linear-gaussian`` (z ~ N(0, I), x = A z
 A i.i.d. N(0, 1)) and the Gaussian scale mixture of ``run gsm`` (x = c A z + noise, c ~
 Gamma(2, 0.5), its test stimuli the same latents at contrasts 0.25-4), each drawn from the
 same seed in the same order as those runs, so that the trained rate circuit of that run sees
-the same task. Circuit: ``circuits.escape_noise.EscapeNoiseCircuit``
-(single-layer or recurrent), trained by ``circuits.spiking_learning.train_spiking`` with the
-task's true decoder and prior, each neuron paying for its escape-noise width under the chosen
-reliability family, for its spikes and for its synaptic drive.
+the same task. Circuits (single-layer or recurrent), trained by
+``circuits.spiking_learning.train_spiking`` with the task's true decoder and prior:
+- ``neuron="escape"`` (noise site: neurons): ``circuits.escape_noise.EscapeNoiseCircuit``,
+  each neuron paying for its escape-noise width under the chosen reliability family;
+- ``neuron="lif"`` (noise site: synapses): ``circuits.release_lif.ReleaseLIFCircuit``,
+  deterministic LIF neurons whose synapses release with a learned probability, each synapse
+  paying for its reliability (the family on its coefficient of variation sqrt((1 - p) / p)).
+Every neuron also pays for its spikes and for its synaptic drive.
 
 The default reliability family is the power law with rho = 2 on the escape width delta,
-cost = lambda / (2 delta^2): channel noise has a variance inversely proportional to the number
+cost = lambda / (2 delta^2) (for a synapse, lambda p / (2 (1 - p))): channel noise has a variance inversely proportional to the number
 of channels, and their energy is proportional to it (Faisal, Selen & Wolpert 2008). The log
 cost is offered but is unbounded below here: a neuron that the readout ignores can widen its
 escape noise without limit, and -log delta falls without limit (measured, seed 1, 4000 steps:
@@ -40,14 +44,16 @@ import numpy as np
 from analysis.compare import correlation_from_cov, gaussian_kl, mean_field_kl_floor, moment_match
 from analysis.nuts import moment_kl_floor
 from circuits._validation import count, positive
-from circuits.escape_noise import NEURON_MODELS, EscapeNoiseCircuit
+from circuits.escape_noise import EscapeNoiseCircuit
 from circuits.learning import Objective
+from circuits.release_lif import ReleaseLIFCircuit
 from circuits.reliability import make_cost
 from circuits.spiking_learning import SpikingObjective, SpikingTrainingConfig, train_spiking
 from simulations.results import new_dataset, parameter_variables, scalar, variable
 from simulations.tasks import contrast_quadrature, gsm_model, linear_gaussian_model
 
-__all__ = ["run_trained_spiking", "SPIKING_TASKS", "SPIKING_NOISE_SITES", "SPIKING_ARCHITECTURES"]
+__all__ = ["run_trained_spiking", "SPIKING_TASKS", "SPIKING_NEURON_MODELS", "SPIKING_NOISE_SITES",
+           "SPIKING_ARCHITECTURES"]
 
 SPIKING_TASKS = ("linear-gaussian", "gsm")
 #: The GSM task's contrast prior (shape, scale) and test contrasts, those of ``run gsm``.
@@ -55,11 +61,15 @@ GSM_CONTRAST_PRIOR = (2.0, 0.5)
 GSM_TEST_CONTRASTS = (0.25, 0.5, 1.0, 2.0, 4.0)
 DEFAULT_NOISE_STD = {"linear-gaussian": 1.0, "gsm": 0.5}
 GSM_SLOPE_BOOTSTRAP = 200
-SPIKING_NOISE_SITES = ("neurons",)
+#: Each neuron model and the noise site it is built with.
+SPIKING_NEURON_MODELS = {"escape": "neurons", "lif": "synapses"}
+SPIKING_NOISE_SITES = ("neurons", "synapses")
 SPIKING_ARCHITECTURES = ("single-layer", "recurrent")
 PARAMETER_DIMS = {"input_weights": ("neuron", "obs"), "input_bias": ("neuron",),
                   "recurrent_weights": ("neuron", "neuron_"), "log_escape_width": ("neuron",),
-                  "readout_weights": ("latent", "neuron"), "readout_bias": ("latent",)}
+                  "readout_weights": ("latent", "neuron"), "readout_bias": ("latent",),
+                  "input_quanta": ("neuron", "obs"), "input_release_logit": ("neuron", "obs"),
+                  "recurrent_quanta": ("neuron", "neuron_"), "recurrent_release_logit": ("neuron", "neuron_")}
 
 
 def _choice(name, value, choices):
@@ -68,7 +78,7 @@ def _choice(name, value, choices):
 
 
 def run_trained_spiking(seed: int, task: str = "linear-gaussian", neuron: str = "escape",
-                        noise_site: str = "neurons", architecture: str = "single-layer", n_latent: int = 4,
+                        noise_site: str | None = None, architecture: str = "single-layer", n_latent: int = 4,
                         n_input: int = 8, noise_std: float | None = None, n_neurons: int = 16, steps: int = 6000,
                         batch_size: int = 32, trials: int = 16, learning_rate: float = 0.01,
                         cost: str = "power", cost_strength: float = 1.0, cost_exponent: float | None = 2.0,
@@ -81,13 +91,15 @@ def run_trained_spiking(seed: int, task: str = "linear-gaussian", neuron: str = 
     ----------
     seed : seed of the task (as ``run linear-gaussian``), the training and the test trials.
     task : ``"linear-gaussian"`` or ``"gsm"``.
-    neuron, noise_site : ``"escape"`` and ``"neurons"`` (the ones built).
+    neuron : ``"escape"`` (escape-noise LIF) or ``"lif"`` (LIF with stochastic release).
+    noise_site : ``"neurons"`` for ``"escape"``, ``"synapses"`` for ``"lif"`` (None: that one).
     architecture : ``"single-layer"`` or ``"recurrent"``.
     n_latent, n_input, noise_std : K, D and the observation noise sd of the task (default that
         of its rate run: 1 for the linear-Gaussian task, 0.5 for the GSM).
     n_neurons : N spiking neurons.
     steps, batch_size, trials, learning_rate : training (``SpikingTrainingConfig``).
-    cost, cost_strength, cost_exponent : the reliability family on each escape width.
+    cost, cost_strength, cost_exponent : the reliability family on each noise source's scale
+        (escape width, or synaptic coefficient of variation).
     spike_cost : nats per spike. drive_cost : nats per squared threshold unit of drive.
     window, burn_in : counting window and the time before it, from rest at onset (s).
     n_train, n_test, test_trials : training inputs, test stimuli, trials per test stimulus.
@@ -97,15 +109,21 @@ def run_trained_spiking(seed: int, task: str = "linear-gaussian", neuron: str = 
     started = time.perf_counter()
     count("seed", seed, 0)
     _choice("task", task, SPIKING_TASKS)
-    _choice("neuron", neuron, NEURON_MODELS)
+    _choice("neuron", neuron, tuple(SPIKING_NEURON_MODELS))
+    noise_site = SPIKING_NEURON_MODELS[neuron] if noise_site is None else noise_site
     _choice("noise_site", noise_site, SPIKING_NOISE_SITES)
+    if noise_site != SPIKING_NEURON_MODELS[neuron]:
+        raise ValueError(f"noise_site {noise_site!r} is not built for neuron {neuron!r}: escape-noise neurons carry "
+                         "their noise in the threshold (noise_site 'neurons'), LIF neurons in the release of their "
+                         "synapses (noise_site 'synapses')")
     _choice("architecture", architecture, SPIKING_ARCHITECTURES)
     for name, value, minimum in (("n_latent", n_latent, 1), ("n_input", n_input, 1), ("n_train", n_train, 1),
                                  ("n_test", n_test, 1), ("test_trials", test_trials, 2)):
         count(name, value, minimum)
     noise_std = positive("noise_std", DEFAULT_NOISE_STD[task] if noise_std is None else noise_std)
-    circuit = EscapeNoiseCircuit(n_input, n_neurons, n_latent, recurrent=architecture == "recurrent",
-                                 window=window, burn_in=burn_in)
+    circuit_class = EscapeNoiseCircuit if neuron == "escape" else ReleaseLIFCircuit
+    circuit = circuit_class(n_input, n_neurons, n_latent, recurrent=architecture == "recurrent", window=window,
+                            burn_in=burn_in)
     config = SpikingTrainingConfig(steps=steps, batch_size=batch_size, trials=trials, learning_rate=learning_rate)
     reliability = make_cost(cost, cost_strength, cost_exponent)
     model, train_x, x_test, z_test, contrast, rate_objective = _task(task, seed, n_latent, n_input, noise_std,
@@ -202,8 +220,7 @@ def run_trained_spiking(seed: int, task: str = "linear-gaussian", neuron: str = 
     data_vars = {
         **parameter_variables(params, dims=PARAMETER_DIMS),
         **metrics,
-        "escape_width": variable("neuron", np.exp(np.asarray(params["log_escape_width"])), "1",
-                                 "escape-noise width delta of each neuron (threshold units)"),
+        **_noise_source_variables(circuit, params),
         "samples": variable(("stimulus", "trial", "latent"), samples, "1", "readout z of each test trial"),
         "counts": variable(("stimulus", "trial", "neuron"), counts, "spikes", "spikes in the window"),
         "x": variable(("stimulus", "obs"), x_test, "1", "test stimuli"),
@@ -234,15 +251,44 @@ def run_trained_spiking(seed: int, task: str = "linear-gaussian", neuron: str = 
                        cost_strength=cost_strength, cost_exponent=cost_exponent, spike_cost=spike_cost,
                        drive_cost=drive_cost, window=window, burn_in=burn_in, n_train=n_train, n_test=n_test,
                        test_trials=test_trials, tau_membrane=circuit.tau_membrane, tau_synapse=circuit.tau_synapse,
-                       dt=circuit.dt, rate_at_threshold=circuit.rate_at_threshold,
+                       dt=circuit.dt, readout_rate=circuit.readout_rate,
                        objective="E[decoding error + 1/2 z^T C^-1 z + spike_cost x spikes] + 1/2 drive_cost |I(x)|^2 "
-                                 "+ sum_i cost(escape width_i); z = readout of the window's spike counts; true "
-                                 "decoder A and precision 1 / noise_std^2 (GSM: the contrast integrated out by "
-                                 "quadrature over its prior); no entropy term",
-                       gradient="score function with a leave-one-out baseline (unbiased)")
+                                 f"+ sum over noise sources of cost({_NOISE_SCALE[neuron]}); z = readout of the "
+                                 "window's spike counts; true decoder A and precision 1 / noise_std^2 (GSM: the "
+                                 "contrast integrated out by quadrature over its prior); no entropy term",
+                       gradient=_GRADIENT[neuron])
     ds = new_dataset(data_vars, coords, config_dict, "trained-spiking")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds
+
+
+_NOISE_SCALE = {"escape": "each neuron's escape width", "lif": "each synapse's coefficient of variation "
+                                                                 "sqrt((1 - p) / p)"}
+_GRADIENT = {"escape": "score function of the spikes with a leave-one-out baseline (unbiased)",
+             "lif": "score function of the releases with a leave-one-out baseline (unbiased for the release "
+                    "probabilities and the readout) plus a surrogate gradient through the hard threshold for the "
+                    "quanta and biases (fast sigmoid, steepness 10 per threshold unit; biased)"}
+
+
+def _noise_source_variables(circuit, params) -> dict:
+    """Each noise source's parameters as named variables with units."""
+    if isinstance(circuit, EscapeNoiseCircuit):
+        return {"escape_width": variable("neuron", np.exp(np.asarray(params["log_escape_width"])), "1",
+                                         "escape-noise width delta of each neuron (threshold units)")}
+    probability = {name: np.asarray(value) for name, value in circuit.release_probability(params).items()}
+    weights = {name: np.asarray(value) for name, value in circuit.mean_weights(params).items()}
+    out = {"release_probability": variable(("neuron", "obs"), probability["input"], "1",
+                                           "release probability p of each input synapse (per step)"),
+           "mean_input_weight": variable(("neuron", "obs"), weights["input"], "1",
+                                         "mean weight p q of each input synapse (threshold units per input unit)")}
+    if circuit.recurrent:
+        off_diagonal = ~np.eye(circuit.n_neurons, dtype=bool)
+        out["recurrent_release_probability"] = variable(
+            ("neuron", "neuron_"), np.where(off_diagonal, probability["recurrent"], np.nan), "1",
+            "release probability of each recurrent synapse per presynaptic spike (NaN: no autapse)")
+        out["mean_recurrent_weight"] = variable(("neuron", "neuron_"), weights["recurrent"], "1",
+                                                "mean weight p q of each recurrent synapse (threshold units per spike)")
+    return out
 
 
 def _task(task, seed, n_latent, n_input, noise_std, n_train, n_test, reliability):

@@ -178,7 +178,7 @@ def test_the_check_catches_an_estimator_without_the_score_term():
 def test_enumeration_refuses_large_circuits():
     circuit = tiny(5, window=4 * DT)  # 20 bits
     objective = SpikingObjective(Objective(np.ones((2, 2)), 1.0, np.eye(2), LogCost(1.0)))
-    with pytest.raises(ValueError, match="neurons x steps"):
+    with pytest.raises(ValueError, match="events per step x steps"):
         expected_loss_by_enumeration(circuit, objective, circuit.init(jax.random.PRNGKey(0)), np.zeros(2))
 
 

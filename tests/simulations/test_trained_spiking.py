@@ -77,9 +77,11 @@ def test_bad_input_is_refused_before_any_work(tmp_path, capsys, argv, message):
 
 
 def test_the_experiment_function_names_its_bad_arguments():
-    for kwargs, message in ((dict(neuron="lif"), "neuron"), (dict(task="boltzmann"), "task"),
-                            (dict(noise_site="synapses"), "noise_site"), (dict(architecture="multi-layer"),
-                                                                           "architecture"),
+    for kwargs, message in ((dict(neuron="hodgkin-huxley"), "neuron"), (dict(task="boltzmann"), "task"),
+                            (dict(noise_site="synapses"), "noise_site"),
+                            (dict(neuron="lif", noise_site="neurons"), "noise_site"),
+                            (dict(noise_site="dendrites"), "noise_site"),
+                            (dict(architecture="multi-layer"), "architecture"),
                             (dict(test_trials=1), "test_trials"), (dict(window=-0.1), "window")):
         with pytest.raises(ValueError, match=message):
             run_trained_spiking(seed=0, **kwargs)
