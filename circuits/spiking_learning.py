@@ -54,8 +54,8 @@ from tqdm.auto import tqdm
 
 from circuits._pytree import register_frozen_dataclass
 from circuits._validation import count, positive
-from circuits.spiking_trials import TrialSpikingCircuit
 from circuits.learning import Objective, TrainingDiverged, decaying_adam, decoding_error_per_response
+from circuits.spiking_trials import TrialSpikingCircuit
 
 __all__ = ["SpikingObjective", "SpikingTrainingConfig", "trial_losses", "surrogate_loss", "train_spiking",
            "expected_loss_by_enumeration", "ENUMERATION_MAX_BITS"]

@@ -14,8 +14,9 @@ the same task. Circuits (single-layer or recurrent), trained by
 Every neuron also pays for its spikes and for its synaptic drive.
 
 The default reliability family is the power law with rho = 2 on the escape width delta,
-cost = lambda / (2 delta^2) (for a synapse, lambda p / (2 (1 - p))): channel noise has a variance inversely proportional to the number
-of channels, and their energy is proportional to it (Faisal, Selen & Wolpert 2008). The log
+cost = lambda / (2 delta^2) (on a synapse's coefficient of variation, lambda p / (2 (1 - p))):
+channel noise has a variance inversely proportional to the number of channels, and their
+energy is proportional to it (Faisal, Selen & Wolpert 2008). The log
 cost is offered but is unbounded below here: a neuron that the readout ignores can widen its
 escape noise without limit, and -log delta falls without limit (measured, seed 1, 4000 steps:
 13 of 16 widths grew to 275-1476 threshold units and the objective to -78 nats per input).

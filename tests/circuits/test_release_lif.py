@@ -96,7 +96,10 @@ def test_simulated_counts_follow_the_enumerated_distribution():
         simulated = np.asarray(circuit.simulate(params, x, jax.random.PRNGKey(3), 200_000)["counts"][0])
     probability = np.exp(np.asarray(log_prob[0]))
     np.testing.assert_allclose(probability.sum(), 1.0, rtol=1e-12)
-    code = lambda c: (c[:, 0] * 3 + c[:, 1]).astype(int)  # counts are 0-2 per neuron
+
+    def code(counts_):  # counts are 0-2 per neuron
+        return (counts_[:, 0] * 3 + counts_[:, 1]).astype(int)
+
     expected = np.bincount(code(np.asarray(counts[0])), weights=probability, minlength=9) * len(simulated)
     observed = np.bincount(code(simulated), minlength=9)
     assert (expected > 0).sum() >= 3  # the releases change the counts
