@@ -273,7 +273,7 @@ def simulate_release_lif_in_brian2(circuit: ReleaseLIFCircuit, params, x, n_tria
             namespace={"tau_m": circuit.tau_membrane * second})
         neurons.bias = np.tile(np.asarray(params["input_bias"], dtype=float), copies)
         # Run-regularly operations belong to their group, so the network runs them with it.
-        neurons.run_regularly(f"g = g * {np.exp(-circuit.dt / circuit.tau_synapse)!r}",
+        neurons.run_regularly(f"g = g * {float(np.exp(-circuit.dt / circuit.tau_synapse))!r}",
                                          when="before_synapses", name="synaptic_decay")
         fibres = brian2.NeuronGroup(copies * d, "x : 1 (constant)", dt=circuit.dt * second, name="input_fibres")
         fibres.x = np.repeat(x, n_trials, axis=0).reshape(-1)  # index (input * trials + trial) * D + d
