@@ -184,11 +184,11 @@ def simulate_in_brian2(circuit: EscapeNoiseCircuit, params, x, n_trials: int, se
     """Re-simulate the circuit in Brian2: the same equations, parameters and step, one
     network holding every (input, trial) copy. Returns the window counts (n, n_trials, N).
 
-    The correspondence, step by step: Brian2 integrates v by forward Euler and the synaptic
-    variable g = W y exactly (decay exp(-dt / tau_s)), both from the previous step's values;
-    then it draws the escape-noise threshold on the new v, delivers the step's spikes
+    The correspondence, step by step: Brian2 integrates v by forward Euler from the previous
+    step's synaptic variable g = W y; then it draws the escape-noise threshold on the new v,
+    decays g by exp(-dt / tau_s) (slot ``before_synapses``), delivers the step's spikes
     (g += W_ij, seen from the next step on) and resets v to 0, in that order: the update of
-    ``EscapeNoiseCircuit.simulate``. The random streams differ (Brian2 draws from NumPy's),
+    ``EscapeNoiseCircuit.simulate``. (Before 2026-12-07 g decayed by forward Euler, 1 - dt / tau_s.) The random streams differ (Brian2 draws from NumPy's),
     so the two agree in distribution, not spike for spike.
     """
     from circuits.brian_tools import brian_session
@@ -201,13 +201,14 @@ def simulate_in_brian2(circuit: EscapeNoiseCircuit, params, x, n_trials: int, se
     low, high = _EXPONENT_BOUNDS
     with brian_session(target, seed, name=f"escape_noise_N{n}") as brian2:
         second = brian2.second
-        equations = "dv/dt = (-v + drive + g) / tau_m : 1\ndg/dt = -g / tau_s : 1\ndrive : 1 (constant)\n" \
-                    "width : 1 (constant)"
+        equations = "dv/dt = (-v + drive + g) / tau_m : 1\ng : 1\ndrive : 1 (constant)\nwidth : 1 (constant)"
         neurons = brian2.NeuronGroup(
             copies * n, equations, method="euler", dt=circuit.dt * second, name="escape_noise_neurons",
             threshold=f"rand() < 1 - exp(-rho0 * dt * exp(clip((v - 1) / width, {low}, {high})))", reset="v = 0",
-            namespace={"tau_m": circuit.tau_membrane * second, "tau_s": circuit.tau_synapse * second,
-                       "rho0": circuit.rate_at_threshold / second})
+            namespace={"tau_m": circuit.tau_membrane * second, "rho0": circuit.rate_at_threshold / second})
+        # The trace decays exactly, after the threshold and before this step's spikes arrive.
+        neurons.run_regularly(f"g = g * {float(np.exp(-circuit.dt / circuit.tau_synapse))!r}",
+                              when="before_synapses", name="synaptic_decay")
         neurons.drive = np.repeat(drive, n_trials, axis=0).reshape(-1)  # index (input * trials + trial) * N + i
         neurons.width = np.tile(np.asarray(circuit.escape_width(params), dtype=float), copies)
         objects = [neurons]
