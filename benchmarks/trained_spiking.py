@@ -1,10 +1,11 @@
-"""Trained spiking circuits (``circuits.escape_noise``, ``circuits.spiking_learning``): training
-and simulation throughput at 100 neurons.
+"""Trained spiking circuits (``circuits.escape_noise``, ``circuits.release_lif``,
+``circuits.spiking_learning``): training and simulation throughput at 100 neurons, for both
+neuron models (escape noise; LIF with stochastic release at its 8 input synapses each).
 
-- ``training``: optimiser steps per second of the score-function training of a single-layer
-  escape-noise circuit of 100 neurons on the K = 4, D = 8 linear-Gaussian task (batch 32
-  inputs x 16 trials x 150 steps of 1 ms), after compilation (median of repeats), and the
-  first chunk's wall time with compilation.
+- ``training``: optimiser steps per second of the training of a single-layer circuit of 100
+  neurons on the K = 4, D = 8 linear-Gaussian task (batch 32 inputs x 16 trials x 150 steps
+  of 1 ms), after compilation (median of repeats), and the first chunk's wall time with
+  compilation.
 - ``simulation``: simulated seconds per wall second of the same circuit (single-layer and
   recurrent), for 1 and for 256 trials at once, JAX and Brian2 (numpy target).
 """
@@ -30,6 +31,7 @@ def run(quick: bool) -> list[dict]:
 
     from circuits.escape_noise import EscapeNoiseCircuit, simulate_in_brian2
     from circuits.learning import Objective
+    from circuits.release_lif import ReleaseLIFCircuit, simulate_release_lif_in_brian2
     from circuits.reliability import PowerLawCost
     from circuits.spiking_learning import SpikingObjective, SpikingTrainingConfig, train_spiking
 
@@ -40,39 +42,43 @@ def run(quick: bool) -> list[dict]:
     data = rng.normal(size=(2000, 8))
     steps = 5 if quick else 100
     config = SpikingTrainingConfig(steps=steps, steps_per_check=steps)
-    circuit = EscapeNoiseCircuit(8, n_neurons, 4)
-    started = time.perf_counter()
-    train_spiking(circuit, objective, data, jax.random.PRNGKey(0), config, progress=False)
-    first = time.perf_counter() - started
-    seconds = _median_seconds(lambda: train_spiking(circuit, objective, data, jax.random.PRNGKey(1), config,
-                                                    progress=False), 1 if quick else 3)
-    rows = [{"workload": f"training, {n_neurons} neurons, batch 32 x 16 trials", "engine": "jax", "trials": 512,
-             "seconds": seconds, "first_run_s": first, "per_second": steps / seconds,
-             "rate_units": "optimiser steps/s"}]
     x = rng.normal(size=(1, 8))
-    for recurrent in (False,) if quick else (False, True):  # quick: checks the section runs
-        circuit = EscapeNoiseCircuit(8, n_neurons, 4, recurrent=recurrent)
-        params = circuit.init(jax.random.PRNGKey(0))
-        simulated_per_trial = circuit.n_steps * circuit.dt
-        counts = jax.jit(lambda p, key, trials, circuit=circuit: circuit.simulate(p, x, key, trials)["counts"],
-                         static_argnums=2)
-        for trials in (1, 256):
-            started = time.perf_counter()
-            counts(params, jax.random.PRNGKey(0), trials).block_until_ready()
-            first = time.perf_counter() - started
-            seconds = _median_seconds(
-                lambda trials=trials, params=params, counts=counts: counts(params, jax.random.PRNGKey(1),
-                                                                           trials).block_until_ready(),
-                1 if quick else 5)
-            rows.append({"workload": f"simulation, {n_neurons} neurons, {circuit.architecture}", "engine": "jax",
-                         "trials": trials, "seconds": seconds, "first_run_s": first,
-                         "per_second": trials * simulated_per_trial / seconds,
-                         "rate_units": "simulated s / wall s"})
-        trials = 16 if quick else 256
+    rows = []
+    models = {"escape": (EscapeNoiseCircuit, simulate_in_brian2),
+              "lif": (ReleaseLIFCircuit, simulate_release_lif_in_brian2)}
+    for model, (circuit_class, resimulate) in models.items():
+        circuit = circuit_class(8, n_neurons, 4)
         started = time.perf_counter()
-        simulate_in_brian2(circuit, params, x, trials, seed=0)
-        seconds = time.perf_counter() - started
-        rows.append({"workload": f"simulation, {n_neurons} neurons, {circuit.architecture}", "engine": "brian2-numpy",
-                     "trials": trials, "seconds": seconds, "first_run_s": seconds,
-                     "per_second": trials * simulated_per_trial / seconds, "rate_units": "simulated s / wall s"})
+        train_spiking(circuit, objective, data, jax.random.PRNGKey(0), config, progress=False)
+        first = time.perf_counter() - started
+        seconds = _median_seconds(lambda circuit=circuit: train_spiking(circuit, objective, data, jax.random.PRNGKey(1),
+                                                                        config, progress=False), 1 if quick else 3)
+        rows.append({"workload": f"training, {n_neurons} {model} neurons, batch 32 x 16 trials", "engine": "jax",
+                     "trials": 512, "seconds": seconds, "first_run_s": first, "per_second": steps / seconds,
+                     "rate_units": "optimiser steps/s"})
+        for recurrent in (False,) if quick else (False, True):  # quick: checks the section runs
+            circuit = circuit_class(8, n_neurons, 4, recurrent=recurrent)
+            params = circuit.init(jax.random.PRNGKey(0))
+            simulated_per_trial = circuit.n_steps * circuit.dt
+            counts = jax.jit(lambda p, key, trials, circuit=circuit: circuit.simulate(p, x, key, trials)["counts"],
+                             static_argnums=2)
+            workload = f"simulation, {n_neurons} {model} neurons, {circuit.architecture}"
+            for trials in (1, 256):
+                started = time.perf_counter()
+                counts(params, jax.random.PRNGKey(0), trials).block_until_ready()
+                first = time.perf_counter() - started
+                seconds = _median_seconds(
+                    lambda trials=trials, params=params, counts=counts: counts(params, jax.random.PRNGKey(1),
+                                                                               trials).block_until_ready(),
+                    1 if quick else 5)
+                rows.append({"workload": workload, "engine": "jax", "trials": trials, "seconds": seconds,
+                             "first_run_s": first, "per_second": trials * simulated_per_trial / seconds,
+                             "rate_units": "simulated s / wall s"})
+            trials = 16 if quick else 256
+            started = time.perf_counter()
+            resimulate(circuit, params, x, trials, seed=0)
+            seconds = time.perf_counter() - started
+            rows.append({"workload": workload, "engine": "brian2-numpy", "trials": trials, "seconds": seconds,
+                         "first_run_s": seconds, "per_second": trials * simulated_per_trial / seconds,
+                         "rate_units": "simulated s / wall s"})
     return rows

@@ -188,8 +188,9 @@ def simulate_in_brian2(circuit: EscapeNoiseCircuit, params, x, n_trials: int, se
     step's synaptic variable g = W y; then it draws the escape-noise threshold on the new v,
     decays g by exp(-dt / tau_s) (slot ``before_synapses``), delivers the step's spikes
     (g += W_ij, seen from the next step on) and resets v to 0, in that order: the update of
-    ``EscapeNoiseCircuit.simulate``. (Before 2026-12-07 g decayed by forward Euler, 1 - dt / tau_s.) The random streams differ (Brian2 draws from NumPy's),
-    so the two agree in distribution, not spike for spike.
+    ``EscapeNoiseCircuit.simulate``. (Before 2026-12-07 g decayed by forward Euler,
+    1 - dt / tau_s.) The random streams differ (Brian2 draws from NumPy's), so the two agree in
+    distribution, not spike for spike.
     """
     from circuits.brian_tools import brian_session
 

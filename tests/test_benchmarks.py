@@ -35,6 +35,7 @@ def test_quick_suite_writes_json_and_markdown(tmp_path):
     spiking = results["sections"]["trained_spiking"]
     assert {row["engine"] for row in spiking} == {"jax", "brian2-numpy"}
     assert all(row["per_second"] > 0 for row in spiking)
+    assert {row["workload"].split()[2] for row in spiking} == {"escape", "lif"}
     assert [row["rate_units"] for row in results["sections"]["ring_ssn"]] == ["optimiser steps/s"] + [
         "simulated s / wall s"] * 2
     markdown = (tmp_path / "benchmarks-quick.md").read_text()

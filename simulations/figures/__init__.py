@@ -31,6 +31,7 @@ from simulations.figures import (
                                  spontaneous,
                                  ssn_dynamics,
                                  synapse_data,
+                                 trained_spiking,
 )
 from simulations.figures._common import main_for, make
 
@@ -39,5 +40,5 @@ __all__ = ["FIGURES", "make", "main_for"]
 #: name -> figure module, in gallery order.
 FIGURES = {module.NAME: module for module in (architectures, cost_families, emergence, contrast, gsm_posterior, onset,
                                               ssn_dynamics, ring_ssn, spontaneous, noise_correlations, spiking,
-                                              receptive_fields, patch_contrast, patch_spontaneous,
+                                              trained_spiking, receptive_fields, patch_contrast, patch_spontaneous,
                                               patch_noise_correlations, synapse_data)}
