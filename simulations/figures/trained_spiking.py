@@ -157,10 +157,11 @@ def plot(ds):
     _label(ax, "latent 1", "latent 2")
     ax = axes[1][0]
     positions = np.arange(len(models))
-    ax.bar(positions - 0.2, ds["kl_true_posterior"].values, 0.4, label="KL to the posterior")
-    ax.bar(positions + 0.2, ds["kl_covariance_term"].values, 0.4, label="with the means set to the posterior's")
-    ax.scatter(positions, ds["kl_bar"].values, marker="_", s=400, color="k", label="bar: rate KL + 0.1 floor")
-    ax.scatter(positions, ds["mean_field_floor"].values, marker="_", s=400, color="0.6", label="mean-field floor")
+    ax.bar(positions - 0.2, ds["kl_true_posterior"].values, 0.4, color="0.35", label="KL to the posterior")
+    ax.bar(positions + 0.2, ds["kl_covariance_term"].values, 0.4, color="0.7", label="means set to the posterior's")
+    ax.scatter(positions, ds["kl_bar"].values, marker="_", s=600, color="C3", label="bar: rate KL + 0.1 floor")
+    ax.scatter(positions, ds["mean_field_floor"].values, marker="_", s=600, color="C2", label="mean-field floor")
+    ax.set_ylim(0, 1.6 * np.nanmax(ds["kl_true_posterior"].values))  # room for the legend
     ax.set_xticks(positions, [LABELS[m].replace(", ", "\n") for m in models], fontsize="x-small")
     _label(ax, "", "KL, linear-Gaussian task (nats)")
     ax = axes[1][1]

@@ -162,3 +162,26 @@ def test_the_trained_spiking_outcome_at_the_published_size():
     early = run_trained_spiking(1, steps=2000, compare_rate=False, progress=False)
     assert float(early["kl_true_posterior"]) < float(converged["mean_field_floor"])
     assert early["history_loss"].values[-500:].mean() > converged["history_loss"].values[-500:].mean() + 1.0
+
+
+@pytest.fixture(scope="module")
+def quick_figure():
+    from simulations.figures import FIGURES
+
+    return FIGURES["trained-spiking"].build(seed=1, quick=True)
+
+
+def test_the_figure_holds_both_models_with_units_and_reloads(tmp_path, quick_figure):
+    from figure_checks import assert_reloads_to_same_plot
+
+    from simulations.figures import FIGURES
+
+    ds = quick_figure
+    assert list(ds["model"].values) == ["escape", "lif"]
+    assert ds["kl_true_posterior"].attrs["units"] == "nats" and ds["mean_rate"].attrs["units"] == "spikes/s"
+    assert ds["time_step"].attrs["units"] == "s"
+    spikes = ds["spikes"].values
+    assert set(np.unique(spikes)) <= {0.0, 1.0} and spikes.sum() > 0
+    assert np.isnan(ds["kl_bar"].values).all()  # quick: no rate circuit to compare with
+    assert_reloads_to_same_plot(FIGURES["trained-spiking"], ds, tmp_path)
+
