@@ -142,40 +142,13 @@ class EscapeNoiseCircuit(TrialSpikingCircuit):
             one_step, ((zeros, zeros), zeros, jnp.zeros(zeros.shape[:2])), (per_step, jnp.arange(per_step.shape[0])))
         return counts, log_prob, spikes
 
-    def simulate(self, params, x, key, n_trials: int, record: bool = False) -> dict:
-        """Simulate ``n_trials`` trials per input.
-
-        Parameters
-        ----------
-        x : (n, D) inputs, constant from onset.
-        key : JAX PRNG key.
-        record : also return the spike trains.
-
-        Returns
-        -------
-        dict with ``counts`` (n, n_trials, N) spikes in the window, ``log_prob`` (n, n_trials)
-        the log-probability (nats) of each trial's spike train given the parameters (its
-        gradient is the score), ``samples`` (n, n_trials, K) the readout z, and with
-        ``record`` ``spikes`` (n, n_trials, steps, N) as 0/1 floats over burn-in and window.
-        """
-        x = jnp.asarray(x)
-        uniforms = jax.random.uniform(key, (self.n_steps, x.shape[0], n_trials, self.n_neurons))
+    def _sample(self, params, x, uniforms, record: bool):
         # A spike when the uniform falls below p = 1 - exp(-hazard dt).
-        counts, log_prob, spikes = self._run(params, x, uniforms,
-                                             lambda u, hazard_dt: (u < -jnp.expm1(-hazard_dt)).astype(u.dtype),
-                                             record)
-        result = {"counts": counts, "log_prob": log_prob, "samples": self.readout(params, counts)}
-        if record:
-            result["spikes"] = jnp.moveaxis(spikes, 0, 2)
-        return result
+        return self._run(params, x, uniforms, lambda u, hazard_dt: (u < -jnp.expm1(-hazard_dt)).astype(u.dtype),
+                         record)
 
-    def log_prob(self, params, x, spikes):
-        """Log-probability (nats) of given spike trains (n, trials, steps, N), 0/1, for inputs
-        x (n, D), and their window counts: (log_prob (n, trials), counts (n, trials, N))."""
-        spikes = jnp.moveaxis(jnp.asarray(spikes, dtype=jnp.result_type(float)), 2, 0)
-        if spikes.shape[0] != self.n_steps:
-            raise ValueError(f"spikes must cover {self.n_steps} steps, got {spikes.shape[0]}")
-        counts, log_prob, _ = self._run(params, jnp.asarray(x), spikes, lambda s, hazard_dt: s, False)
+    def _replay(self, params, x, spikes):
+        counts, log_prob, _ = self._run(params, x, spikes, lambda s, hazard_dt: s, False)
         return log_prob, counts
 
 

@@ -204,42 +204,14 @@ class ReleaseLIFCircuit(TrialSpikingCircuit):
             one_step, ((zeros, zeros), zeros, no_log_prob, no_log_prob), (per_step, jnp.arange(per_step.shape[0])))
         return counts, log_prob_used, log_prob_all, spikes
 
-    def simulate(self, params, x, key, n_trials: int, record: bool = False) -> dict:
-        """Simulate ``n_trials`` trials per input.
-
-        Parameters
-        ----------
-        x : (n, D) inputs, constant from onset.
-        key : JAX PRNG key.
-        record : also return the spike trains.
-
-        Returns
-        -------
-        dict with ``counts`` (n, n_trials, N) spikes in the window (carrying the surrogate
-        gradient), ``log_prob`` (n, n_trials) the log-probability (nats) of the release
-        draws that shaped each trial (every input draw; a recurrent draw where its
-        presynaptic neuron spiked), whose gradient is the score, ``samples`` (n, n_trials, K)
-        the readout z, and with ``record`` ``spikes`` (n, n_trials, steps, N) as 0/1 floats
-        over burn-in and window.
-        """
-        x = jnp.asarray(x)
-        uniforms = jax.random.uniform(key, (self.n_steps, x.shape[0], count("n_trials", n_trials, 1),
-                                            self.events_per_step))
+    def _sample(self, params, x, uniforms, record: bool):
+        # The score uses the draws that shaped the trial (every input draw; a recurrent draw
+        # where its presynaptic neuron spiked); counts carry the surrogate gradient.
         counts, log_prob, _, spikes = self._run(params, x, uniforms, lambda u, p: (u < p).astype(u.dtype), record)
-        result = {"counts": counts, "log_prob": log_prob, "samples": self.readout(params, counts)}
-        if record:
-            result["spikes"] = jnp.moveaxis(spikes, 0, 2)
-        return result
+        return counts, log_prob, spikes
 
-    def log_prob(self, params, x, releases):
-        """Log-probability (nats) of given release draws (n, trials, steps, E), 0/1, every
-        draw counted, for inputs x (n, D), and their window counts: (log_prob (n, trials),
-        counts (n, trials, N))."""
-        releases = jnp.moveaxis(jnp.asarray(releases, dtype=jnp.result_type(float)), 2, 0)
-        if releases.shape[0] != self.n_steps or releases.shape[-1] != self.events_per_step:
-            raise ValueError(f"releases must have shape (n, trials, {self.n_steps}, {self.events_per_step}), "
-                             f"got {jnp.moveaxis(releases, 0, 2).shape}")
-        counts, _, log_prob_all, _ = self._run(params, jnp.asarray(x), releases, lambda r, p: r, False)
+    def _replay(self, params, x, releases):
+        counts, _, log_prob_all, _ = self._run(params, x, releases, lambda r, p: r, False)
         return log_prob_all, counts
 
 

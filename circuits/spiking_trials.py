@@ -10,13 +10,17 @@ scale). One trial, one sample.
 The neuron models (``circuits.escape_noise``, ``circuits.release_lif``) subclass
 ``TrialSpikingCircuit`` and provide ``init``, ``drive`` (the mean feed-forward input),
 ``noise_scales`` (the sd of each noise source, on which the reliability cost is charged),
-``events_per_step`` (the random binary events of one step, per trial), ``simulate`` and
-``log_prob`` (of given events), the interface of ``circuits.spiking_learning``.
+``events_per_step`` (the random binary events of one step, per trial: spikes, or synaptic
+releases), ``_sample`` and ``_replay``; this class turns the last two into ``simulate`` and
+``log_prob``, the interface of ``circuits.spiking_learning``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
 
 from circuits._validation import count, positive, steps
 
@@ -90,3 +94,48 @@ class TrialSpikingCircuit:
     def readout(self, params, counts):
         """z = c + R n / (T r_0) from window counts (..., N) -> (..., K)."""
         return counts @ params["readout_weights"].T / (self.window * self.readout_rate) + params["readout_bias"]
+
+    def simulate(self, params, x, key, n_trials: int, record: bool = False) -> dict:
+        """Simulate ``n_trials`` trials per input.
+
+        Parameters
+        ----------
+        x : (n, D) inputs, constant from onset.
+        key : JAX PRNG key.
+        record : also return the spike trains.
+
+        Returns
+        -------
+        dict with ``counts`` (n, n_trials, N) spikes in the window, ``log_prob`` (n, n_trials)
+        the log-probability (nats) of each trial's random events given the parameters (its
+        gradient is the score; the neuron model says which events), ``samples``
+        (n, n_trials, K) the readout z, and with ``record`` ``spikes`` (n, n_trials, steps, N)
+        as 0/1 floats over burn-in and window.
+        """
+        x = jnp.asarray(x)
+        uniforms = jax.random.uniform(key, (self.n_steps, x.shape[0], count("n_trials", n_trials, 1),
+                                            self.events_per_step))
+        counts, log_prob, spikes = self._sample(params, x, uniforms, record)
+        result = {"counts": counts, "log_prob": log_prob, "samples": self.readout(params, counts)}
+        if record:
+            result["spikes"] = jnp.moveaxis(spikes, 0, 2)
+        return result
+
+    def log_prob(self, params, x, events):
+        """Log-probability (nats) of given events (n, trials, steps, ``events_per_step``), 0/1,
+        every event counted, for inputs x (n, D), and their window counts:
+        (log_prob (n, trials), counts (n, trials, N))."""
+        events = jnp.moveaxis(jnp.asarray(events, dtype=jnp.result_type(float)), 2, 0)
+        if events.shape[0] != self.n_steps or events.shape[-1] != self.events_per_step:
+            raise ValueError(f"events must have shape (n, trials, {self.n_steps}, {self.events_per_step}), "
+                             f"got {jnp.moveaxis(events, 0, 2).shape}")
+        return self._replay(params, jnp.asarray(x), events)
+
+    def _sample(self, params, x, uniforms, record: bool):
+        """(counts, log-probability for the score, spike trains (steps, n, trials, N) or None)
+        of trials driven by ``uniforms`` (steps, n, trials, events_per_step) in [0, 1)."""
+        raise NotImplementedError
+
+    def _replay(self, params, x, events):
+        """(log-probability of every event, counts) of given events (steps, n, trials, E)."""
+        raise NotImplementedError

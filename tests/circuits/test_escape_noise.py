@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from gradient_checks import central_differences
 from scipy import stats
 
 from circuits.escape_noise import EscapeNoiseCircuit
@@ -118,18 +119,7 @@ def _gradient_check(circuit, estimator_loss, n_estimates=4000, trials=16):
                                      spike_cost=0.1, drive_cost=0.05)
         x = jnp.asarray([0.5, -1.0])
         exact = jax.jit(lambda p: expected_loss_by_enumeration(circuit, objective, p, x))
-        h = 1e-5
-        finite_difference = {}
-        for name, value in params.items():
-            flat = np.asarray(value).ravel()
-            grad = np.zeros_like(flat)
-            for i in range(flat.size):
-                step = np.zeros_like(flat)
-                step[i] = h
-                up = {**params, name: jnp.asarray((flat + step).reshape(value.shape))}
-                down = {**params, name: jnp.asarray((flat - step).reshape(value.shape))}
-                grad[i] = (float(exact(up)) - float(exact(down))) / (2 * h)
-            finite_difference[name] = grad
+        finite_difference = central_differences(exact, params)
         estimate = jax.jit(jax.vmap(lambda key: jax.grad(
             lambda p: estimator_loss(circuit, objective, p, x[None], key, trials))(params)))
         draws = estimate(jax.random.split(jax.random.PRNGKey(1), n_estimates))

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from gradient_checks import central_differences
 from scipy import stats
 
 from circuits.learning import Objective
@@ -114,17 +115,7 @@ def _estimates_and_finite_differences(circuit, n_estimates=4000, trials=16):
         spiking_objective = objective()
         x = jnp.asarray([0.8])
         exact = jax.jit(lambda p: expected_loss_by_enumeration(circuit, spiking_objective, p, x))
-        h, finite_difference = 1e-5, {}
-        for name, value in params.items():
-            flat = np.asarray(value).ravel()
-            grad = np.zeros_like(flat)
-            for i in range(flat.size):
-                step = np.zeros_like(flat)
-                step[i] = h
-                up = {**params, name: jnp.asarray((flat + step).reshape(value.shape))}
-                down = {**params, name: jnp.asarray((flat - step).reshape(value.shape))}
-                grad[i] = (float(exact(up)) - float(exact(down))) / (2 * h)
-            finite_difference[name] = grad
+        finite_difference = central_differences(exact, params)
         estimate = jax.jit(jax.vmap(lambda key: jax.grad(
             lambda p: surrogate_loss(circuit, spiking_objective, p, x[None], key, trials)[0])(params)))
         draws = estimate(jax.random.split(jax.random.PRNGKey(1), n_estimates))
