@@ -35,7 +35,7 @@ LONGEST_FIRST = (
     "simulations/test_natural_image_circuits.py", "simulations/test_patch_signatures.py",
     "simulations/test_synapse_experiments.py", "tests/test_examples.py", "tests/test_benchmarks.py",
     "simulations/test_trained_spiking.py", "simulations/test_ring_ssn_experiment.py", "simulations/test_experiments.py",
-    "circuits/test_escape_noise.py",
+    "circuits/test_escape_noise.py", "circuits/test_release_lif.py",
     "simulations/test_learning_experiments.py", "simulations/test_cli.py", "analysis/test_gsm_fit.py",
     "simulations/test_natural_images.py", "simulations/test_gsm_figures.py",
     "simulations/test_gsm_gain.py", "simulations/test_gsm_encoders.py",
