@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from circuits._validation import count, positive
-from circuits.spiking_trials import TrialSpikingCircuit
+from circuits.spiking_trials import TrialSpikingCircuit, brian2_window_counts
 
 __all__ = ["EscapeNoiseCircuit", "simulate_in_brian2"]
 
@@ -195,11 +195,4 @@ def simulate_in_brian2(circuit: EscapeNoiseCircuit, params, x, n_trials: int, se
             synapses.connect(i=np.tile(pre, copies) + offsets, j=np.tile(post, copies) + offsets)
             synapses.w = np.tile(weights[post, pre], copies)
             objects.append(synapses)
-        monitor = brian2.SpikeMonitor(neurons, name="escape_noise_spikes")
-        objects.append(monitor)
-        brian2.Network(*objects).run(circuit.n_steps * circuit.dt * second, namespace={})
-        step_of_spike = np.round(np.asarray(monitor.t / second) / circuit.dt).astype(np.int64)
-        neuron_of_spike = np.asarray(monitor.i, dtype=np.int64)
-    in_window = step_of_spike >= circuit.burn_in_steps
-    counts = np.bincount(neuron_of_spike[in_window], minlength=copies * n)
-    return counts.reshape(n_inputs, n_trials, n).astype(float)
+        return brian2_window_counts(brian2, circuit, neurons, objects, n_inputs, n_trials)

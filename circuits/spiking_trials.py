@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from circuits._validation import count, positive, steps
 
-__all__ = ["TrialSpikingCircuit"]
+__all__ = ["TrialSpikingCircuit", "brian2_window_counts"]
 
 
 @dataclass(frozen=True)
@@ -139,3 +140,17 @@ class TrialSpikingCircuit:
     def _replay(self, params, x, events):
         """(log-probability of every event, counts) of given events (steps, n, trials, E)."""
         raise NotImplementedError
+
+
+def brian2_window_counts(brian2, circuit: TrialSpikingCircuit, neurons, objects: list, n_inputs: int,
+                         n_trials: int) -> np.ndarray:
+    """Run a Brian2 network of ``objects`` for one trial's steps, with a spike monitor on
+    ``neurons`` (every (input, trial) copy of the N neurons, index (input * trials + trial) * N
+    + i), and return its window counts (n_inputs, n_trials, N)."""
+    monitor = brian2.SpikeMonitor(neurons, name=f"{neurons.name}_spikes")
+    brian2.Network(*objects, monitor).run(circuit.n_steps * circuit.dt * brian2.second, namespace={})
+    step_of_spike = np.round(np.asarray(monitor.t / brian2.second) / circuit.dt).astype(np.int64)
+    neuron_of_spike = np.asarray(monitor.i, dtype=np.int64)
+    in_window = step_of_spike >= circuit.burn_in_steps
+    counts = np.bincount(neuron_of_spike[in_window], minlength=n_inputs * n_trials * circuit.n_neurons)
+    return counts.reshape(n_inputs, n_trials, circuit.n_neurons).astype(float)
