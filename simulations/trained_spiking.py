@@ -50,11 +50,11 @@ from circuits.learning import Objective
 from circuits.release_lif import ReleaseLIFCircuit
 from circuits.reliability import make_cost
 from circuits.spiking_learning import SpikingObjective, SpikingTrainingConfig, train_spiking
-from simulations.results import new_dataset, parameter_variables, scalar, variable
+from simulations.results import config_of, new_dataset, parameter_variables, parameters_of, scalar, variable
 from simulations.tasks import contrast_quadrature, gsm_model, linear_gaussian_model
 
-__all__ = ["run_trained_spiking", "SPIKING_TASKS", "SPIKING_NEURON_MODELS", "SPIKING_NOISE_SITES",
-           "SPIKING_ARCHITECTURES"]
+__all__ = ["run_trained_spiking", "trained_spiking_circuit", "SPIKING_TASKS", "SPIKING_NEURON_MODELS",
+           "SPIKING_NOISE_SITES", "SPIKING_ARCHITECTURES"]
 
 SPIKING_TASKS = ("linear-gaussian", "gsm")
 #: The GSM task's contrast prior (shape, scale) and test contrasts, those of ``run gsm``.
@@ -122,9 +122,7 @@ def run_trained_spiking(seed: int, task: str = "linear-gaussian", neuron: str = 
                                  ("n_test", n_test, 1), ("test_trials", test_trials, 2)):
         count(name, value, minimum)
     noise_std = positive("noise_std", DEFAULT_NOISE_STD[task] if noise_std is None else noise_std)
-    circuit_class = EscapeNoiseCircuit if neuron == "escape" else ReleaseLIFCircuit
-    circuit = circuit_class(n_input, n_neurons, n_latent, recurrent=architecture == "recurrent", window=window,
-                            burn_in=burn_in)
+    circuit = _circuit(neuron, architecture, n_input, n_neurons, n_latent, window, burn_in)
     config = SpikingTrainingConfig(steps=steps, batch_size=batch_size, trials=trials, learning_rate=learning_rate)
     reliability = make_cost(cost, cost_strength, cost_exponent)
     model, train_x, x_test, z_test, contrast, rate_objective = _task(task, seed, n_latent, n_input, noise_std,
@@ -261,6 +259,24 @@ def run_trained_spiking(seed: int, task: str = "linear-gaussian", neuron: str = 
     ds = new_dataset(data_vars, coords, config_dict, "trained-spiking")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds
+
+
+def _circuit(neuron, architecture, n_input, n_neurons, n_latent, window, burn_in):
+    circuit_class = EscapeNoiseCircuit if neuron == "escape" else ReleaseLIFCircuit
+    return circuit_class(n_input, n_neurons, n_latent, recurrent=architecture == "recurrent", window=window,
+                         burn_in=burn_in)
+
+
+def trained_spiking_circuit(results):
+    """The circuit of a ``run trained-spiking`` results file, rebuilt from its configuration,
+    and its trained parameters: (circuit, params, config) (the spiking twin of
+    ``simulations.tasks.trained_circuit``)."""
+    if results.attrs.get("experiment") != "trained-spiking":
+        raise ValueError(f"expected a trained-spiking results file, got {results.attrs.get('experiment')!r}")
+    config = config_of(results)
+    circuit = _circuit(config["neuron"], config["architecture"], config["n_input"], config["n_neurons"],
+                       config["n_latent"], config["window"], config["burn_in"])
+    return circuit, parameters_of(results), config
 
 
 _NOISE_SCALE = {"escape": "each neuron's escape width", "lif": "each synapse's coefficient of variation "

@@ -24,11 +24,9 @@ import jax
 import numpy as np
 
 from analysis.plots import _label, new_panels
-from circuits.escape_noise import EscapeNoiseCircuit
-from circuits.release_lif import ReleaseLIFCircuit
 from simulations.figures._common import figure_dataset, index, main_for
-from simulations.results import config_of, parameters_of, variable
-from simulations.trained_spiking import GSM_TEST_CONTRASTS, run_trained_spiking
+from simulations.results import config_of, variable
+from simulations.trained_spiking import GSM_TEST_CONTRASTS, run_trained_spiking, trained_spiking_circuit
 
 NAME = "trained-spiking"
 DESCRIPTION = "spiking circuits trained under local costs (escape noise, stochastic release) against the posterior"
@@ -48,18 +46,11 @@ def train_runs(seed: int, quick: bool, progress: bool = False) -> dict:
             for model in MODELS for task in ("linear-gaussian", "gsm")}
 
 
-def _circuit(run):
-    config = config_of(run)
-    circuit_class = EscapeNoiseCircuit if config["neuron"] == "escape" else ReleaseLIFCircuit
-    return circuit_class(config["n_input"], config["n_neurons"], config["n_latent"], window=config["window"],
-                         burn_in=config["burn_in"])
-
-
 def raster(run, seed: int, stimulus: int = 0, n_trials: int = RASTER_TRIALS) -> np.ndarray:
     """Spike trains (trial, step, neuron), 0/1, of ``n_trials`` re-simulated trials on one test stimulus."""
-    circuit = _circuit(run)
+    circuit, params, _ = trained_spiking_circuit(run)
     x = run["x"].values[stimulus:stimulus + 1]
-    simulated = circuit.simulate(parameters_of(run), x, jax.random.PRNGKey(seed), n_trials, record=True)
+    simulated = circuit.simulate(params, x, jax.random.PRNGKey(seed), n_trials, record=True)
     return np.asarray(simulated["spikes"][0], dtype=float)
 
 

@@ -11,7 +11,7 @@ from cli_checks import assert_refused
 from circuits.escape_noise import EscapeNoiseCircuit, simulate_in_brian2
 from circuits.release_lif import ReleaseLIFCircuit, simulate_release_lif_in_brian2
 from simulations.results import parameters_of
-from simulations.trained_spiking import run_trained_spiking
+from simulations.trained_spiking import run_trained_spiking, trained_spiking_circuit
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,7 @@ def test_a_quick_run_writes_its_readout_and_measures(quick_run):
     assert ds.sizes["step"] == 50 and ds.sizes["trial"] == 20 and ds.sizes["neuron"] == 16
     samples, counts = ds["samples"].values, ds["counts"].values
     circuit = EscapeNoiseCircuit(8, 16, 4, recurrent=True)
+    assert trained_spiking_circuit(ds)[0] == circuit
     np.testing.assert_allclose(samples, np.asarray(circuit.readout(parameters_of(ds), counts)), rtol=1e-5,
                                atol=1e-5)
     assert float(ds["mean_rate"]) == pytest.approx(counts.mean() / 0.1)
@@ -56,6 +57,7 @@ def test_a_quick_lif_run_saves_its_synapses(quick_lif_run):
     config = json.loads(ds.attrs["config"])
     assert config["neuron"] == "lif" and config["noise_site"] == "synapses"
     circuit = ReleaseLIFCircuit(8, 16, 4)
+    assert trained_spiking_circuit(ds)[0] == circuit
     params = parameters_of(ds)
     np.testing.assert_allclose(ds["samples"].values, np.asarray(circuit.readout(params, ds["counts"].values)),
                                rtol=1e-5, atol=1e-5)
@@ -63,6 +65,13 @@ def test_a_quick_lif_run_saves_its_synapses(quick_lif_run):
     np.testing.assert_allclose(ds["release_probability"].values, p, rtol=1e-6)
     np.testing.assert_allclose(ds["mean_input_weight"].values, p * params["input_quanta"], rtol=1e-5)
     assert "escape_width" not in ds and "recurrent_release_probability" not in ds
+
+
+def test_rebuilding_a_circuit_refuses_other_results_files(quick_run):
+    other = quick_run.copy()
+    other.attrs["experiment"] = "linear-gaussian"
+    with pytest.raises(ValueError, match="trained-spiking results file"):
+        trained_spiking_circuit(other)
 
 
 def test_recurrent_synapses_are_saved_without_autapses():
