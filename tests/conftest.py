@@ -14,6 +14,38 @@ if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) >= (os.cpu_count() or 1
     os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
 
 
+def pytest_configure(config):
+    """In the controlling process, before any worker starts (workers and the subprocesses of
+    the notebook, command-line, sweep and benchmark tests inherit the environment):
+
+    - one JAX compilation cache on disk for the whole run. Every process compiles the same
+      training and simulation functions for the same shapes; the cache lets all but the first
+      load them. Fresh per run (timings stay those of a clean checkout), removed at the end.
+      On the sweep and command-line tests it cut the time from 112 s to 100 s (2026-12-07).
+    - one BLAS thread per worker when there are as many workers as cores (as for XLA above).
+    A user's own settings win.
+    """
+    if hasattr(config, "workerinput"):
+        return
+    import tempfile
+
+    if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        config._jax_cache = tempfile.TemporaryDirectory(prefix="sampling-circuits-jax-cache-")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = config._jax_cache.name
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+    workers = config.getoption("numprocesses", None)
+    if workers == "auto" or (isinstance(workers, int) and workers >= (os.cpu_count() or 1)):
+        for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, "1")
+
+
+def pytest_unconfigure(config):
+    cache = getattr(config, "_jax_cache", None)
+    if cache is not None:
+        os.environ.pop("JAX_COMPILATION_CACHE_DIR", None)
+        cache.cleanup()
+
+
 @pytest.fixture
 def rng(request):
     """A generator seeded from the test's name: reproducible and independent across tests."""
