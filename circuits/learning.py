@@ -67,6 +67,7 @@ from tqdm.auto import tqdm
 
 from circuits._pytree import register_frozen_dataclass
 from circuits._validation import count, positive
+from circuits.feedforward import WEIGHT_DRAWS, FeedforwardCircuit
 from circuits.recurrent import RecurrentCircuit
 
 __all__ = ["Objective", "TrainingConfig", "TrainingDiverged", "train", "loss_terms", "decoding_error_per_response",
@@ -291,7 +292,10 @@ class TrainingConfig:
     reaches them) or ``"spontaneous"`` (a draw from the stationary distribution given a
     blank input, the stimulus coming on at the window's first step: the responses of the
     first window_steps after onset are scored, so a slow sampler pays through its decoding
-    error; Hennequin, Aitchison & Lengyel 2014).
+    error; Hennequin, Aitchison & Lengyel 2014). synapse_draws : noisy synapses drawn
+    afresh for every response sample (``"trial"``) or once per optimiser step for the whole
+    minibatch (``"minibatch"``, the published protocol of Malkin et al. 2024): the same
+    expected objective, a noisier gradient.
     """
 
     steps: int = 3000
@@ -303,6 +307,7 @@ class TrainingConfig:
     window_steps: int = 40
     burn_in_steps: int = 0
     window_start: str = "stationary"
+    synapse_draws: str = "trial"
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "noise_samples", "steps_per_check", "window_steps"):
@@ -310,6 +315,9 @@ class TrainingConfig:
         count("burn_in_steps", self.burn_in_steps, 0)
         if self.window_start not in WINDOW_STARTS:
             raise ValueError(f"window_start must be one of {WINDOW_STARTS}, got {self.window_start!r}")
+        if self.synapse_draws not in WEIGHT_DRAWS:
+            raise ValueError(f"synapse_draws (--synapse-draws) must be one of {', '.join(WEIGHT_DRAWS)}; "
+                             f"got {self.synapse_draws!r}")
         positive("learning_rate", self.learning_rate)
         positive("final_learning_rate", self.final_learning_rate)
 
@@ -322,9 +330,9 @@ def _training_responses(circuit, params, x, key, config: TrainingConfig) -> dict
         states = circuit.simulate(params, x, key, config.noise_samples,
                                   config.burn_in_steps + config.window_steps,
                                   initial=config.window_start if linear else "rest",
-                                  record_from=config.burn_in_steps)
+                                  record_from=config.burn_in_steps, weight_draws=config.synapse_draws)
         return {"responses": states.reshape(x.shape[0], -1, circuit.n_output)}
-    return circuit.sample(params, x, key, config.noise_samples)
+    return circuit.sample(params, x, key, config.noise_samples, weight_draws=config.synapse_draws)
 
 
 def _reliability(circuit, params, x, responses, objective: Objective):
@@ -354,6 +362,11 @@ def check_supported(circuit, objective: Objective) -> None:
     if objective.charge == "local" and isinstance(circuit, RecurrentCircuit) and circuit.variant != "linear":
         raise ValueError("charge 'local' supports the linear recurrent circuit only: the supralinear circuit's "
                          "inhibitory rates are not part of the simulated responses, so they could not pay")
+    if (objective.charge == "responses" and isinstance(circuit, FeedforwardCircuit)
+            and not circuit.has_gaussian_responses):
+        raise ValueError("charge 'responses' (--charge) needs Gaussian responses, whose entropy it charges; a "
+                         "multi-layer circuit with noisy readout synapses has none (they multiply noisy hidden "
+                         "rates): charge each synapse and neuron its own cost with --charge neurons or local")
 
 
 def decoding_error_per_response(objective: Objective, params, x, responses):

@@ -63,8 +63,9 @@ def check_linear(circuit, objective: Objective) -> None:
                              f"noise_gating={circuit.noise_gating}, noise_site {circuit.noise_site!r}, "
                              f"encoder {circuit.encoder!r}")
     elif isinstance(circuit, RecurrentCircuit):
-        if circuit.variant != "linear":
-            raise ValueError("the closed-form objective needs the linear recurrent circuit")
+        if circuit.variant != "linear" or circuit.has_synaptic_noise:
+            raise ValueError("the closed-form objective needs the linear recurrent circuit without synaptic noise, "
+                             f"got variant {circuit.variant!r}, noise_site {circuit.noise_site!r}")
     else:
         raise ValueError(f"no closed-form objective for {type(circuit).__name__}")
     if objective.contrast_nodes.size != 1 or objective.contrast_nodes[0] != 1.0:

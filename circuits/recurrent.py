@@ -26,6 +26,16 @@ Documented choices
   used in training, so the O(dt / tau) discretisation bias is trained away, not ignored.
 - Divergence: a linear circuit whose Euler update matrix has spectral radius >= 1 is
   refused with a ValueError that names the radius.
+- Synaptic noise (``noise_site``, linear variant): the input weights are random,
+  N(M_ij, S_ij^2), drawn once per trial and held through it (Malkin, O'Donnell,
+  Houghton & Aitchison 2024, one weight sample per trial), so a trial's drive is
+  N(M x + b, diag(sum_j S_ij^2 x_j^2)) and its stationary distribution is centred on that
+  drive's fixed point. Across trials the response stays exactly Gaussian:
+  Cov(r | x) = Sigma + G diag(sum_j S_ij^2 x_j^2) G^T with G = (I - W)^-1 and Sigma the
+  neurons' stationary covariance (0 with ``"synapses"``, whose neurons have no noise of their
+  own, so a trial is deterministic once its weights are drawn). The recurrent synapses stay
+  deterministic: drawn per trial, each trial would be a different linear system, unstable
+  for some draws, and the response a non-Gaussian mixture.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from circuits._validation import count, positive
+from circuits.feedforward import NOISE_SITES, WEIGHT_DRAWS
 
 __all__ = ["RecurrentCircuit", "VARIANTS"]
 
@@ -58,6 +69,8 @@ class RecurrentCircuit:
     tau, tau_inhibitory : membrane time constants, seconds.
     dt : Euler-Maruyama step, seconds (dt / tau <= 0.2).
     exponent, gain : n and k of the rectified power-law rate k [u]_+^n (supralinear).
+    noise_site : ``"neurons"``, ``"synapses"`` (the input synapses) or ``"both"`` (module
+        docstring; the last two for the linear variant).
     """
 
     n_input: int
@@ -69,6 +82,7 @@ class RecurrentCircuit:
     dt: float = 0.001
     exponent: float = 2.0
     gain: float = 0.3
+    noise_site: str = "neurons"
 
     def __post_init__(self):
         count("n_input", self.n_input, 1)
@@ -82,6 +96,20 @@ class RecurrentCircuit:
             positive(name, getattr(self, name))
         if self.dt > 0.2 * min(self.tau, self.tau_inhibitory):
             raise ValueError(f"dt must be <= 0.2 * tau for an accurate Euler scheme, got dt = {self.dt} s")
+        if self.noise_site not in NOISE_SITES:
+            raise ValueError(f"noise_site (--noise-site) must be one of {', '.join(NOISE_SITES)}; "
+                             f"got {self.noise_site!r}")
+        if self.has_synaptic_noise and self.variant != "linear":
+            raise ValueError(f"noise_site (--noise-site) {self.noise_site!r} is built for the linear variant only, "
+                             f"not {self.variant!r}")
+
+    @property
+    def has_synaptic_noise(self) -> bool:
+        return self.noise_site != "neurons"
+
+    @property
+    def has_neuron_noise(self) -> bool:
+        return self.noise_site != "synapses"
 
     @property
     def n_units(self) -> int:
@@ -97,15 +125,19 @@ class RecurrentCircuit:
         return True
 
     def init(self, key, noise_std: float = 0.5, weight_scale: float = 1.0) -> dict:
-        """Initial parameters: random input weights, no recurrence (W = 0)."""
+        """Initial parameters: random input weights, no recurrence (W = 0); each neuron's noise
+        sd ``noise_std`` and each input synapse's noise_std / sqrt(fan-in)."""
         positive("noise_std", noise_std)
         n = self.n_units
         params = {
             "input_weights": weight_scale * jax.random.normal(key, (n, self.n_input)) / jnp.sqrt(self.n_input),
             "input_bias": jnp.zeros(n),
             "recurrent_weights": jnp.zeros((n, n)),
-            "log_noise_std": jnp.full(n, jnp.log(noise_std)),
         }
+        if self.has_neuron_noise:
+            params["log_noise_std"] = jnp.full(n, jnp.log(noise_std))
+        if self.has_synaptic_noise:
+            params["input_log_weight_std"] = jnp.full((n, self.n_input), jnp.log(noise_std / jnp.sqrt(self.n_input)))
         if self.variant == "supralinear":
             params["input_bias"] = jnp.full(n, 1.0)
         return params
@@ -138,7 +170,20 @@ class RecurrentCircuit:
                              f"matrix is {radius:.4f} (must be < 1)")
 
     def noise_std(self, params):
+        """Each neuron's own noise sd (stationary sd of an isolated neuron; 0 without neuron noise)."""
+        if not self.has_neuron_noise:
+            return jnp.zeros(self.n_units)
         return jnp.exp(params["log_noise_std"])
+
+    def synapse_noise_std(self, params) -> list:
+        """The sd of every noisy input synapse, [(units, D)] ([] without synaptic noise)."""
+        return [jnp.exp(params["input_log_weight_std"])] if self.has_synaptic_noise else []
+
+    def synaptic_drive_variance(self, params, x):
+        """Var of each unit's drive across trials from its input synapses, sum_j S_ij^2 x_j^2, (n, units)."""
+        if not self.has_synaptic_noise:
+            return jnp.zeros((x.shape[0], self.n_units))
+        return x**2 @ self.synapse_noise_std(params)[0].T ** 2
 
     def _noise_scale(self, params):
         """Per-step noise sd: sigma sqrt(2 dt / tau)."""
@@ -198,12 +243,22 @@ class RecurrentCircuit:
         return 0.5 * (cov + cov.T)
 
     def response_covariance(self, params, x):
-        """Cov(r | x) of the stationary responses (linear variant: input-independent), (n, K, K)."""
+        """Cov(r | x) of the stationary responses, (n, K, K) (linear variant: input-independent
+        without synaptic noise; with it, plus G diag(sum_j S_ij^2 x_j^2) G^T, G = (I - W)^-1)."""
         cov = self.stationary_covariance(params)[: self.n_output, : self.n_output]
-        return jnp.broadcast_to(cov, (x.shape[0],) + cov.shape)
+        cov = jnp.broadcast_to(cov, (x.shape[0],) + cov.shape)
+        if not self.has_synaptic_noise:
+            return cov
+        fixed_point_map = jnp.linalg.inv(jnp.eye(self.n_units) - self.recurrent_matrix(params))[: self.n_output]
+        return cov + jnp.einsum("ku,nu,lu->nkl", fixed_point_map, self.synaptic_drive_variance(params, x),
+                                fixed_point_map)
 
     def noise_sources(self, params, x) -> list:
-        return [jnp.broadcast_to(self.noise_std(params), (x.shape[0], self.n_units))]
+        """The sd of every independent noise source, each (n, ·): the neurons (if they have
+        noise of their own), then the input synapses."""
+        sources = [jnp.broadcast_to(self.noise_std(params), (x.shape[0], self.n_units))] if self.has_neuron_noise \
+            else []
+        return sources + [jnp.broadcast_to(std, (x.shape[0], *std.shape)) for std in self.synapse_noise_std(params)]
 
     # -- simulation ----------------------------------------------------------------------
     #: Noise is drawn for this many floats at a time (a block of steps), not step by step:
@@ -227,7 +282,7 @@ class RecurrentCircuit:
         return lambda state, eps: (1.0 - step) * state + self.rates(state) @ coupling_T + offset + noise * eps
 
     def simulate(self, params, x, key, n_trials: int, n_steps: int, initial: str = "rest",
-                 record_from: int | None = None):
+                 record_from: int | None = None, weight_draws: str = "trial"):
         """Run n_trials independent trials per input for n_steps Euler-Maruyama steps.
 
         Parameters
@@ -239,6 +294,8 @@ class RecurrentCircuit:
             given a blank input, x = 0: the circuit in spontaneous activity when the stimulus
             comes on at step 0; linear variant only).
         record_from : first step to record; None records only the final state.
+        weight_draws : noisy input synapses drawn once per trial (``"trial"``) or once for
+            the whole call, the same weights in every trial (``"minibatch"``).
 
         Returns
         -------
@@ -249,16 +306,37 @@ class RecurrentCircuit:
             raise ValueError(f"initial must be one of {INITIAL_STATES}, got {initial!r}")
         if initial != "rest" and self.variant != "linear":
             raise ValueError(f"initial {initial!r} needs the linear variant's closed-form stationary distribution")
-        return _simulate(self, params, x, key, n_trials, n_steps, initial, record_from)
+        if weight_draws not in WEIGHT_DRAWS:
+            raise ValueError(f"weight_draws must be one of {WEIGHT_DRAWS}, got {weight_draws!r}")
+        return _simulate(self, params, x, key, n_trials, n_steps, initial, record_from, weight_draws)
 
-    def _simulate(self, params, x, key, n_trials, n_steps, initial, record_from):
+    def _simulate(self, params, x, key, n_trials, n_steps, initial, record_from, weight_draws="trial"):
         n = x.shape[0]
         key_init, key_noise = jax.random.split(key)
         drive = self.input_drive(params, x)[:, None, :]
+        if self.has_synaptic_noise:  # one draw of the input weights per trial, held through it
+            key_init, key_weights = jax.random.split(key_init)
+            if weight_draws == "minibatch":  # one draw for every input and trial
+                synapse_sd = self.synapse_noise_std(params)[0]
+                weights = params["input_weights"] + synapse_sd * jax.random.normal(key_weights, synapse_sd.shape)
+                drive = (x @ weights.T + params["input_bias"])[:, None, :]
+            else:
+                drive = drive + jnp.sqrt(self.synaptic_drive_variance(params, x))[:, None, :] * jax.random.normal(
+                    key_weights, (n, n_trials, self.n_units))
         if initial in ("stationary", "spontaneous"):
-            chol = jnp.linalg.cholesky(self.stationary_covariance(params))
-            centre = self.fixed_point(params, x if initial == "stationary" else jnp.zeros_like(x))
-            start = centre[:, None, :] + jax.random.normal(key_init, (n, n_trials, self.n_units)) @ chol.T
+            # The Cholesky factor is traced before the centre: in the other order XLA's results
+            # differ in the last bits, and neuron-noise runs would no longer reproduce earlier ones.
+            if self.has_neuron_noise:
+                chol = jnp.linalg.cholesky(self.stationary_covariance(params))
+            if initial == "stationary" and self.has_synaptic_noise:  # the fixed point of each trial's drive
+                system = jnp.eye(self.n_units) - self.recurrent_matrix(params)
+                centre = jnp.linalg.solve(system, drive.reshape(-1, self.n_units).T).T.reshape(drive.shape)
+            else:
+                centre = self.fixed_point(params, x if initial == "stationary" else jnp.zeros_like(x))[:, None, :]
+            if self.has_neuron_noise:
+                start = centre + jax.random.normal(key_init, (n, n_trials, self.n_units)) @ chol.T
+            else:
+                start = jnp.broadcast_to(centre, (n, n_trials, self.n_units))
         else:
             start = jnp.zeros((n, n_trials, self.n_units))
         update = self._update(params, drive)
@@ -310,4 +388,4 @@ class RecurrentCircuit:
 
 # Compiled once per circuit (hashable, frozen), trial and step count, not once per call:
 # params, inputs and key are arguments, so every seed and stimulus set reuses the program.
-_simulate = jax.jit(RecurrentCircuit._simulate, static_argnums=(0, 4, 5, 6, 7))
+_simulate = jax.jit(RecurrentCircuit._simulate, static_argnums=(0, 4, 5, 6, 7, 8))

@@ -161,13 +161,14 @@ PARAMETER_DIMS = {
     "hidden_log_noise_std": ("hidden",), "readout_weights": ("latent", "hidden"), "readout_bias": ("latent",),
     "recurrent_weights": ("latent", "latent_"), "gate_weights": ("latent", "obs"), "decoder": ("obs", "latent"),
     "log_decoding_precision": ("precision",), "input_log_weight_std": ("first_layer", "obs"),
+    "readout_log_weight_std": ("latent", "hidden"),
     **{f"{head}_encoder_{part}": dims for head in ("mean", "gate")
        for part, dims in (("weights", ("encoder_hidden", "obs")), ("bias", ("encoder_hidden",)))},
     "mean_encoder_readout": ("latent", "encoder_hidden"), "gate_encoder_readout": ("gated_neuron", "encoder_hidden"),
 }
 
 #: Parameters recorded during training (every 100 steps): the noise sds, to show they converge.
-TRACKED_PARAMETERS = ("log_noise_std", "hidden_log_noise_std", "input_log_weight_std")
+TRACKED_PARAMETERS = ("log_noise_std", "hidden_log_noise_std", "input_log_weight_std", "readout_log_weight_std")
 
 
 def _history_variables(history) -> dict:

@@ -130,9 +130,13 @@ def _add_circuit_options(parser: argparse.ArgumentParser, latents: int = 4, inpu
                              "ELBO), on every noisy neuron ('neurons', degenerate), or 'local': every noise "
                              "source pays for its own sd and every neuron for its own activity")
     parser.add_argument("--noise-site", choices=("neurons", "synapses", "both"), default="neurons",
-                        help="where the noise is: each neuron's own, every input synapse's (w ~ N(mu, s^2) drawn "
-                             "per trial, each synapse paying its own cost under --charge neurons or local), or "
-                             "both (synapses: single-layer linear circuits only)")
+                        help="where the noise is: each neuron's own, every synapse's (w ~ N(mu, s^2) drawn per "
+                             "trial, each synapse paying its own cost under --charge neurons or local; both layers "
+                             "of a multi-layer circuit, the input synapses of a recurrent one), or both (synapses: "
+                             "linear activation only; multi-layer: --charge neurons or local)")
+    parser.add_argument("--synapse-draws", choices=("trial", "minibatch"), default="trial",
+                        help="in training, draw the noisy synapses afresh for every trial or once per minibatch "
+                             "(the published protocol; with --noise-site synapses or both)")
     parser.add_argument("--activity-cost-hidden", type=NON_NEGATIVE, default=None,
                         help="activity cost of each hidden neuron under --charge local (multi-layer; default: "
                              "the output neurons' coefficient)")
@@ -416,7 +420,7 @@ def _experiment_kwargs(args) -> dict:
                   cost_scale=args.cost_scale, charge=args.charge, steps=args.steps, samples=args.samples,
                   activity_cost_hidden=args.activity_cost_hidden, learn_decoder=args.learn_decoder,
                   learn_precision=args.learn_precision, precision_shape=args.precision_shape,
-                  noise_site=args.noise_site)
+                  noise_site=args.noise_site, synapse_draws=args.synapse_draws)
     if getattr(args, "inputs", None) is not None:
         kwargs["n_input"] = args.inputs
     if getattr(args, "prior", None) is not None:

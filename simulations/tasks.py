@@ -17,7 +17,7 @@ from analysis.generative import GaussianScaleMixture, LinearGaussian
 from analysis.gsm_fit import contrast_nodes
 from analysis.linear_models import PRIORS, correlated_prior_cov
 from circuits._validation import count
-from circuits.feedforward import ENCODERS, NOISE_SITES, FeedforwardCircuit
+from circuits.feedforward import ENCODERS, NOISE_SITES, WEIGHT_DRAWS, FeedforwardCircuit
 from circuits.learning import CHARGES, PRECISION_SHAPES, TrainingConfig
 from circuits.recurrent import RecurrentCircuit
 from circuits.reliability import make_cost
@@ -49,12 +49,17 @@ class CircuitOptions:
     the local charge was measured 0.026 nats per input above the closed-form optimum, at 6000
     steps 0.0006; a recurrent circuit under the neurons charge 0.023, at 6000 steps 0.006).
     samples : response samples per test stimulus.
-    noise_site : ``neurons``, ``synapses`` or ``both`` (``circuits.feedforward``; the
-    single-layer circuit only for the last two).
+    noise_site : ``neurons``, ``synapses`` or ``both`` (``circuits.feedforward``,
+    ``circuits.recurrent``; the last two with the linear activation; a multi-layer circuit's
+    noisy readout synapses make its responses non-Gaussian, so it needs ``charge`` neurons or
+    local).
     tau, dt : recurrent time constant and step, seconds; burn_in : seconds simulated from
     rest before a recurrent response is read.
     encoder, encoder_width : ``linear`` or ``mlp`` mean and noise gate of a feed-forward
     circuit with neuron noise, and the MLPs' hidden width (``circuits.feedforward``).
+    synapse_draws : in training, noisy synapses drawn per trial or once per minibatch
+    (``circuits.learning.TrainingConfig``; synaptic noise only). Test responses are always
+    drawn per trial.
 
     Errors name the command-line option as well as the field (``--activity-cost-hidden``).
     """
@@ -81,6 +86,7 @@ class CircuitOptions:
     noise_site: str = "neurons"
     encoder: str = "linear"
     encoder_width: int = 16
+    synapse_draws: str = "trial"
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -120,9 +126,19 @@ class CircuitOptions:
         if self.noise_site not in NOISE_SITES:
             raise ValueError(f"noise_site (--noise-site) must be one of {', '.join(NOISE_SITES)}; "
                              f"got {self.noise_site!r}")
-        if self.noise_site != "neurons" and (self.architecture != "single-layer" or self.activation != "linear"):
-            raise ValueError(f"noise_site (--noise-site) {self.noise_site!r} is built for the single-layer linear "
-                             f"circuit only, not {self.architecture} with activation {self.activation!r}")
+        if self.noise_site != "neurons" and self.activation != "linear":
+            raise ValueError(f"noise_site (--noise-site) {self.noise_site!r} is built for the linear activation "
+                             f"only, not --activation {self.activation!r}")
+        if self.noise_site != "neurons" and self.architecture == "multi-layer" and self.charge == "responses":
+            raise ValueError(f"noise_site (--noise-site) {self.noise_site!r} on the multi-layer circuit needs "
+                             "--charge neurons or local: its noisy readout synapses make the responses "
+                             "non-Gaussian, so the response entropy charge has no closed form")
+        if self.synapse_draws not in WEIGHT_DRAWS:
+            raise ValueError(f"synapse_draws (--synapse-draws) must be one of {', '.join(WEIGHT_DRAWS)}; "
+                             f"got {self.synapse_draws!r}")
+        if self.synapse_draws != "trial" and self.noise_site == "neurons":
+            raise ValueError(f"synapse_draws (--synapse-draws) {self.synapse_draws!r} applies to synaptic noise "
+                             "only: add --noise-site synapses or both")
         if self.encoder not in ENCODERS:
             raise ValueError(f"encoder (--encoder) must be one of {', '.join(ENCODERS)}; got {self.encoder!r}")
         count("encoder_width (--encoder-width)", self.encoder_width, 1)
@@ -132,14 +148,15 @@ class CircuitOptions:
 
     def build_circuit(self, n_input: int, n_output: int, noise_gating: bool = False):
         if self.architecture == "recurrent":
-            return RecurrentCircuit(n_input, n_output, tau=self.tau, dt=self.dt)
+            return RecurrentCircuit(n_input, n_output, tau=self.tau, dt=self.dt, noise_site=self.noise_site)
         n_hidden = 0 if self.architecture == "single-layer" else (self.n_hidden or 2 * n_output)
         return FeedforwardCircuit(n_input, n_output, n_hidden=n_hidden, activation=self.activation,
                                   noise_gating=noise_gating, noise_site=self.noise_site, encoder=self.encoder,
                                   encoder_width=self.encoder_width)
 
     def training_config(self) -> TrainingConfig:
-        return TrainingConfig(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate)
+        return TrainingConfig(steps=self.steps, batch_size=self.batch_size, learning_rate=self.learning_rate,
+                              synapse_draws=self.synapse_draws)
 
     def reliability(self):
         return make_cost(self.cost, self.cost_strength, self.cost_exponent, self.cost_scale)

@@ -23,7 +23,13 @@ CIRCUITS = [
     FeedforwardCircuit(3, 2, noise_gating=True, encoder="mlp", encoder_width=5),
     FeedforwardCircuit(3, 2, n_hidden=4, activation="relu", noise_gating=True, encoder="mlp", encoder_width=5),
     RecurrentCircuit(3, 2),
+    RecurrentCircuit(3, 2, noise_site="synapses"),
+    RecurrentCircuit(3, 2, noise_site="both"),
 ]
+#: Circuits whose responses are not Gaussian (noisy readout synapses on noisy hidden rates):
+#: their sampled moments are checked in ``test_multilayer_synaptic_noise_is_both_layers_drawn_per_trial``.
+NON_GAUSSIAN = [FeedforwardCircuit(3, 2, n_hidden=4, noise_site="synapses"),
+                FeedforwardCircuit(3, 2, n_hidden=4, noise_site="both")]
 
 
 def _perturbed_params(circuit, key):
@@ -56,7 +62,7 @@ def test_sample_moments_match_the_exact_response_moments(circuit):
     assert np.all(np.abs(variances - sd**2) < 5 * sd**2 * np.sqrt(2 / (n - 1)))
 
 
-@pytest.mark.parametrize("circuit", CIRCUITS, ids=repr)
+@pytest.mark.parametrize("circuit", CIRCUITS + NON_GAUSSIAN, ids=repr)
 def test_same_key_same_samples(circuit):
     params = circuit.init(jax.random.PRNGKey(0))
     x = jnp.ones((2, 3))
@@ -133,8 +139,8 @@ def test_supralinear_circuit_runs_and_its_divergence_is_reported():
     (lambda: FeedforwardCircuit(0, 2), "n_input"),
     (lambda: FeedforwardCircuit(3, 2, activation="sigmoidish"), "activation"),
     (lambda: FeedforwardCircuit(3, 2, noise_site="dendrites"), "noise_site \\(--noise-site\\)"),
-    (lambda: FeedforwardCircuit(3, 2, n_hidden=4, noise_site="synapses"), "single-layer linear"),
-    (lambda: FeedforwardCircuit(3, 2, activation="tanh", noise_site="both"), "single-layer linear"),
+    (lambda: FeedforwardCircuit(3, 2, n_hidden=4, activation="relu", noise_site="synapses"), "linear activation"),
+    (lambda: FeedforwardCircuit(3, 2, activation="tanh", noise_site="both"), "linear activation"),
     (lambda: FeedforwardCircuit(3, 2, encoder="deep"), "encoder \\(--encoder\\)"),
     (lambda: FeedforwardCircuit(3, 2, encoder="mlp", encoder_width=0), "encoder_width \\(--encoder-width\\)"),
     (lambda: FeedforwardCircuit(3, 2, encoder="mlp", noise_site="both"), "neuron noise only"),
@@ -142,6 +148,8 @@ def test_supralinear_circuit_runs_and_its_divergence_is_reported():
     (lambda: RecurrentCircuit(3, 2, dt=0.01), "dt"),
     (lambda: RecurrentCircuit(3, 2, variant="chaotic"), "variant"),
     (lambda: RecurrentCircuit(3, 2, n_inhibitory=2), "n_inhibitory"),
+    (lambda: RecurrentCircuit(3, 2, noise_site="axons"), "noise_site \\(--noise-site\\)"),
+    (lambda: RecurrentCircuit(3, 2, variant="supralinear", n_inhibitory=1, noise_site="both"), "linear variant"),
 ])
 def test_bad_circuit_hyperparameters_are_refused(make, match):
     with pytest.raises(ValueError, match=match):
@@ -218,3 +226,149 @@ def test_every_synapse_pays_its_own_cost_under_the_neurons_charge(rng):
             sds.append(np.exp(np.asarray(params["log_noise_std"], dtype=float)))
         expected = sum(0.3 * np.sum(sd**-0.5) / 0.5 for sd in sds)
         assert float(terms["reliability_cost"]) == pytest.approx(expected, rel=1e-5), site
+
+
+def test_multilayer_synaptic_noise_is_both_layers_drawn_per_trial(rng):
+    """Independent of the circuit's code: draw both layers' weights explicitly for every trial,
+    h = W1 x + b1 (+ the hidden neurons' own noise for ``both``), r = W2 h + b2 (+ the
+    representation neurons' own noise). The circuit's exact mean and covariance match these
+    draws' and the circuit's own samples' within 5 SE, with SEs from the samples' fourth
+    moments (the responses are not Gaussian: products of Gaussians). 2 x (2 + 3) numbers per
+    sampler, two-sided false alarm 6e-7 each."""
+    x = np.array([[0.5, -1.0, 0.3], [1.5, 2.0, -0.7]])
+    n = 40_000
+    for site in ("synapses", "both"):
+        circuit = FeedforwardCircuit(3, 2, n_hidden=4, noise_site=site)
+        params = _perturbed_params(circuit, jax.random.PRNGKey(5))
+        p = {name: np.asarray(value, dtype=float) for name, value in params.items()}
+        w1 = p["input_weights"] + np.exp(p["input_log_weight_std"]) * rng.standard_normal((2, n, 4, 3))
+        hidden = np.einsum("ntkd,nd->ntk", w1, x) + p["input_bias"]
+        w2 = p["readout_weights"] + np.exp(p["readout_log_weight_std"]) * rng.standard_normal((2, n, 2, 4))
+        if site == "both":
+            hidden = hidden + np.exp(p["hidden_log_noise_std"]) * rng.standard_normal((2, n, 4))
+        drawn = np.einsum("ntkh,nth->ntk", w2, hidden) + p["readout_bias"]
+        if site == "both":
+            drawn = drawn + np.exp(p["log_noise_std"]) * rng.standard_normal((2, n, 2))
+        sampled = np.asarray(circuit.sample(params, jnp.asarray(x), jax.random.PRNGKey(6), n)["responses"], float)
+        mean = np.asarray(circuit.mean(params, jnp.asarray(x)), dtype=float)
+        cov = np.asarray(circuit.response_covariance(params, jnp.asarray(x)), dtype=float)
+        assert not circuit.has_gaussian_responses
+        for responses in (drawn, sampled):
+            centred = responses - mean[:, None, :]
+            for i, j in ((0, 0), (1, 1), (0, 1)):
+                products = centred[..., i] * centred[..., j]
+                se = products.std(1, ddof=1) / np.sqrt(n)
+                assert np.all(np.abs(products.mean(1) - cov[:, i, j]) < 5 * se), (site, i, j)
+            assert np.all(np.abs(responses.mean(1) - mean) < 5 * responses.std(1, ddof=1) / np.sqrt(n)), site
+        assert np.all(cov[1].diagonal() > cov[0].diagonal())  # the larger input drives more synaptic noise
+
+
+def test_recurrent_synaptic_noise_is_input_weights_drawn_per_trial(rng):
+    """Independent of the circuit's code: with ``synapses`` the neurons are noiseless, so each
+    trial settles at (I - W)^-1 (W_in x + b) for its own draw W_in ~ N(M, S^2). The sample
+    covariance of those fixed points matches the circuit's exact Cov(r | x) within 5 SE (a
+    Gaussian: sd of a variance var sqrt(2 / (n - 1))); and the circuit's own trials, started
+    from each trial's stationary state, stay there."""
+    circuit = RecurrentCircuit(3, 2, noise_site="synapses")
+    params = _perturbed_params(circuit, jax.random.PRNGKey(8))
+    p = {name: np.asarray(value, dtype=float) for name, value in params.items()}
+    x = np.array([[0.5, -1.0, 0.3], [1.5, 2.0, -0.7]])
+    n = 20_000
+    w_in = p["input_weights"] + np.exp(p["input_log_weight_std"]) * rng.standard_normal((2, n, 2, 3))
+    drive = np.einsum("ntkd,nd->ntk", w_in, x) + p["input_bias"]
+    recurrent = p["recurrent_weights"] * (1 - np.eye(2))
+    fixed_points = np.linalg.solve(np.eye(2) - recurrent, drive[..., None])[..., 0]
+    cov = np.asarray(circuit.response_covariance(params, jnp.asarray(x)), dtype=float)
+    drawn_var = fixed_points.var(1, ddof=1)
+    exact_var = np.diagonal(cov, axis1=-2, axis2=-1)
+    assert np.all(np.abs(drawn_var - exact_var) < 5 * exact_var * np.sqrt(2 / (n - 1)))
+    trials = np.asarray(circuit.simulate(params, jnp.asarray(x), jax.random.PRNGKey(9), 4, 30, initial="stationary",
+                                         record_from=0), dtype=float)  # (stimulus, trial, step, neuron)
+    np.testing.assert_allclose(trials, np.broadcast_to(trials[:, :, :1], trials.shape), rtol=1e-5)  # float32 steps
+    assert np.all(exact_var[1] > exact_var[0])
+
+
+def test_every_synapse_of_a_multilayer_or_recurrent_circuit_pays_its_own_cost(rng):
+    """Exact: under ``charge="local"`` the reliability term is the cost summed over every
+    synapse's sd (both layers, or the recurrent circuit's input synapses) and every noisy
+    neuron's, whatever the input; and the response-entropy charge refuses a multi-layer
+    circuit with noisy synapses, whose responses are not Gaussian."""
+    from circuits.learning import Objective, TrainingConfig, loss_terms, train
+    from circuits.reliability import PowerLawCost
+
+    cost = PowerLawCost(0.5, 1.0, 0.3)
+    x = jnp.asarray(rng.normal(size=(5, 3)))
+    for circuit in (FeedforwardCircuit(3, 2, n_hidden=4, noise_site="synapses"),
+                    FeedforwardCircuit(3, 2, n_hidden=4, noise_site="both"),
+                    RecurrentCircuit(3, 2, noise_site="synapses"), RecurrentCircuit(3, 2, noise_site="both")):
+        params = _perturbed_params(circuit, jax.random.PRNGKey(4))
+        objective = Objective(decoder=np.ones((3, 2)), decoding_precision=1.0, activity_cost=np.eye(2),
+                              reliability=cost, charge="local")
+        terms = loss_terms(circuit, params, objective, x, jax.random.PRNGKey(0), TrainingConfig(window_steps=3))
+        names = [name for name in params if "log_noise_std" in name or "log_weight_std" in name]
+        expected = sum(0.3 * np.sum(np.exp(np.asarray(params[name], dtype=float)) ** -0.5) / 0.5 for name in names)
+        expected_names = {"input_log_weight_std", "readout_log_weight_std"} if isinstance(
+            circuit, FeedforwardCircuit) else {"input_log_weight_std"}
+        if circuit.noise_site == "both":
+            expected_names |= {"log_noise_std", "hidden_log_noise_std"} if isinstance(
+                circuit, FeedforwardCircuit) else {"log_noise_std"}
+        assert set(names) == expected_names, circuit
+        assert float(terms["reliability_cost"]) == pytest.approx(expected, rel=1e-5), circuit
+    entropy = Objective(decoder=np.ones((3, 2)), decoding_precision=1.0, activity_cost=np.eye(2), reliability=cost)
+    with pytest.raises(ValueError, match="needs Gaussian responses"):
+        train(FeedforwardCircuit(3, 2, n_hidden=4, noise_site="synapses"), entropy, np.ones((4, 3)),
+              jax.random.PRNGKey(0), TrainingConfig(steps=1), progress=False)
+
+
+def test_weights_drawn_once_per_minibatch_are_shared_and_leave_each_response_distribution_unchanged():
+    """``weight_draws="minibatch"``: every input and sample of one call sees the same synapses
+    (with ``synapses`` alone the responses to one input are identical and exactly W x + b), and
+    over many calls each response has the circuit's exact mean and variance (5 SE over 4000
+    calls, 2 x 2 variances per circuit; Gaussian SE, the single-layer and recurrent responses
+    being Gaussian)."""
+    x = jnp.array([[0.5, -1.0, 0.3], [1.5, 2.0, -0.7]])
+    for circuit in (FeedforwardCircuit(3, 2, noise_site="synapses"), FeedforwardCircuit(3, 2, noise_site="both"),
+                    RecurrentCircuit(3, 2, noise_site="both")):
+        params = _perturbed_params(circuit, jax.random.PRNGKey(10))
+
+        def draw(key, circuit=circuit, params=params):
+            if isinstance(circuit, RecurrentCircuit):
+                return circuit.simulate(params, x, key, 3, 1, initial="stationary", weight_draws="minibatch")
+            return circuit.sample(params, x, key, 3, weight_draws="minibatch")["responses"]
+
+        one = np.asarray(draw(jax.random.PRNGKey(11)), dtype=float)
+        if circuit.noise_site == "synapses":
+            np.testing.assert_allclose(one, np.broadcast_to(one[:, :1], one.shape), rtol=1e-6)
+        calls = np.asarray(jax.vmap(draw)(jax.random.split(jax.random.PRNGKey(12), 4000))[:, :, 0], dtype=float)
+        exact = np.diagonal(np.asarray(circuit.response_covariance(params, x), dtype=float), axis1=-2, axis2=-1)
+        n = calls.shape[0]
+        assert np.all(np.abs(calls.var(0, ddof=1) - exact) < 5 * exact * np.sqrt(2 / (n - 1))), circuit
+    synaptic = FeedforwardCircuit(3, 2, noise_site="synapses")
+    with pytest.raises(ValueError, match="weight_draws"):
+        synaptic.sample(synaptic.init(jax.random.PRNGKey(0)), x, jax.random.PRNGKey(0), 2, weight_draws="epoch")
+
+
+def test_drawing_synapses_once_per_minibatch_leaves_the_expected_objective_unchanged(rng):
+    """The published protocol draws the weights once per minibatch: each example's loss is
+    still an expectation over its own weights, so the objective's expectation is the same and
+    only its spread across steps grows. Mean over 3000 noise keys for both, within 5 SE of
+    their difference (two-sided false alarm 6e-7 per circuit)."""
+    from circuits.learning import Objective, TrainingConfig, loss_terms
+    from circuits.reliability import LogCost
+
+    x = jnp.asarray(rng.normal(size=(8, 3)))
+    objective = Objective(decoder=rng.normal(size=(3, 2)), decoding_precision=1.0, activity_cost=np.eye(2),
+                          reliability=LogCost(1.0), charge="local")
+    keys = jax.random.split(jax.random.PRNGKey(13), 3000)
+    for circuit in (FeedforwardCircuit(3, 2, noise_site="synapses"),
+                    FeedforwardCircuit(3, 2, n_hidden=4, noise_site="both"), RecurrentCircuit(3, 2, noise_site="both")):
+        params = _perturbed_params(circuit, jax.random.PRNGKey(14))
+        losses = {}
+        for draws in ("trial", "minibatch"):
+            config = TrainingConfig(noise_samples=2, window_steps=2, synapse_draws=draws)
+            losses[draws] = np.asarray(jax.vmap(
+                lambda key, config=config, circuit=circuit, params=params: loss_terms(
+                    circuit, params, objective, x, key, config)["loss"])(keys), dtype=float)
+        se = np.sqrt(sum(loss.var(ddof=1) for loss in losses.values()) / len(keys))
+        assert abs(losses["trial"].mean() - losses["minibatch"].mean()) < 5 * se, circuit
+        assert losses["minibatch"].std() > losses["trial"].std(), circuit  # one draw for all: a noisier estimate

@@ -197,6 +197,15 @@ def test_the_example_sweep_of_synapse_costs_is_a_valid_config():
     assert config.fixed == {"task": "digits", "cost_exponent": 2.0}
 
 
+def test_the_example_sweep_of_synapse_cost_exponents_is_a_valid_config():
+    """examples/sweeps/synapses_rho.toml: the four mechanisms' rho on three seeds."""
+    from pathlib import Path
+
+    config = read_config(Path(__file__).parents[2] / "examples" / "sweeps" / "synapses_rho.toml")
+    assert config.experiment == "synapses" and len(config.points()) == 12
+    assert sorted({point["cost_exponent"] for point in config.points()}) == pytest.approx([1 / 2, 2 / 3, 4 / 3, 2])
+
+
 def test_the_example_sweep_of_fast_sampling_objectives_is_a_valid_config():
     """examples/sweeps/fast_sampling.toml: the issue's setting (K = 64, condition 100, 3 seeds)."""
     from pathlib import Path
