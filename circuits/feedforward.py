@@ -60,7 +60,7 @@ import jax.numpy as jnp
 
 from circuits._validation import count, positive
 
-__all__ = ["FeedforwardCircuit", "ACTIVATIONS", "NOISE_SITES", "ENCODERS", "WEIGHT_DRAWS"]
+__all__ = ["FeedforwardCircuit", "NoiseSite", "ACTIVATIONS", "NOISE_SITES", "ENCODERS", "WEIGHT_DRAWS"]
 
 NOISE_SITES = ("neurons", "synapses", "both")
 #: How often noisy synapses are drawn when sampling: afresh for every trial (each input and
@@ -68,6 +68,23 @@ NOISE_SITES = ("neurons", "synapses", "both")
 #: per training minibatch, the published protocol of Malkin et al. 2024).
 WEIGHT_DRAWS = ("trial", "minibatch")
 ENCODERS = ("linear", "mlp")
+
+class NoiseSite:
+    """Where a circuit's noise is: its ``noise_site`` field, one of ``NOISE_SITES``."""
+
+    def _check_noise_site(self) -> None:
+        if self.noise_site not in NOISE_SITES:
+            raise ValueError(f"noise_site (--noise-site) must be one of {', '.join(NOISE_SITES)}; "
+                             f"got {self.noise_site!r}")
+
+    @property
+    def has_synaptic_noise(self) -> bool:
+        return self.noise_site != "neurons"
+
+    @property
+    def has_neuron_noise(self) -> bool:
+        return self.noise_site != "synapses"
+
 
 ACTIVATIONS = {
     "linear": lambda u: u,
@@ -78,7 +95,7 @@ ACTIVATIONS = {
 
 
 @dataclass(frozen=True)
-class FeedforwardCircuit:
+class FeedforwardCircuit(NoiseSite):
     """A single- (``n_hidden == 0``) or multi-layer (``n_hidden > 0``) stochastic circuit.
 
     Parameters
@@ -109,9 +126,7 @@ class FeedforwardCircuit:
         count("n_hidden", self.n_hidden, 0)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {self.activation!r}")
-        if self.noise_site not in NOISE_SITES:
-            raise ValueError(f"noise_site (--noise-site) must be one of {', '.join(NOISE_SITES)}; "
-                             f"got {self.noise_site!r}")
+        self._check_noise_site()
         if self.has_synaptic_noise and self.activation != "linear":
             raise ValueError(f"noise_site (--noise-site) {self.noise_site!r} is built for the linear activation "
                              f"only (got {self.activation!r}): through a nonlinearity the response moments have "
@@ -124,14 +139,6 @@ class FeedforwardCircuit:
                              f"{self.noise_site!r}")
         if self.noise_site == "synapses":
             object.__setattr__(self, "noise_gating", False)  # gating acts on the neurons' own noise
-
-    @property
-    def has_synaptic_noise(self) -> bool:
-        return self.noise_site != "neurons"
-
-    @property
-    def has_neuron_noise(self) -> bool:
-        return self.noise_site != "synapses"
 
     @property
     def architecture(self) -> str:

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from circuits._validation import count, positive
-from circuits.feedforward import NOISE_SITES, WEIGHT_DRAWS
+from circuits.feedforward import WEIGHT_DRAWS, NoiseSite
 
 __all__ = ["RecurrentCircuit", "VARIANTS"]
 
@@ -57,7 +57,7 @@ INITIAL_STATES = ("rest", "stationary", "spontaneous")
 
 
 @dataclass(frozen=True)
-class RecurrentCircuit:
+class RecurrentCircuit(NoiseSite):
     """Recurrent stochastic rate circuit (hyperparameters only; see module docstring).
 
     Parameters
@@ -96,20 +96,10 @@ class RecurrentCircuit:
             positive(name, getattr(self, name))
         if self.dt > 0.2 * min(self.tau, self.tau_inhibitory):
             raise ValueError(f"dt must be <= 0.2 * tau for an accurate Euler scheme, got dt = {self.dt} s")
-        if self.noise_site not in NOISE_SITES:
-            raise ValueError(f"noise_site (--noise-site) must be one of {', '.join(NOISE_SITES)}; "
-                             f"got {self.noise_site!r}")
+        self._check_noise_site()
         if self.has_synaptic_noise and self.variant != "linear":
             raise ValueError(f"noise_site (--noise-site) {self.noise_site!r} is built for the linear variant only, "
                              f"not {self.variant!r}")
-
-    @property
-    def has_synaptic_noise(self) -> bool:
-        return self.noise_site != "neurons"
-
-    @property
-    def has_neuron_noise(self) -> bool:
-        return self.noise_site != "synapses"
 
     @property
     def n_units(self) -> int:
