@@ -69,6 +69,7 @@ NOISE_SITES = ("neurons", "synapses", "both")
 WEIGHT_DRAWS = ("trial", "minibatch")
 ENCODERS = ("linear", "mlp")
 
+
 class NoiseSite:
     """Where a circuit's noise is: its ``noise_site`` field, one of ``NOISE_SITES``."""
 
