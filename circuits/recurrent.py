@@ -191,8 +191,13 @@ class RecurrentCircuit(NoiseSite):
     # -- linear-variant closed forms ------------------------------------------------------
     def fixed_point(self, params, x):
         """Deterministic fixed point (I - W)^-1 (M x + b) of the linear circuit, (n, K)."""
+        return self.fixed_point_of_drive(params, self.input_drive(params, x))
+
+    def fixed_point_of_drive(self, params, drive):
+        """(I - W)^-1 d for every drive d, (..., units): the linear circuit's fixed point."""
         system = jnp.eye(self.n_units) - self.recurrent_matrix(params)
-        return jnp.linalg.solve(system, self.input_drive(params, x).T).T
+        flat = drive.reshape(-1, self.n_units)
+        return jnp.linalg.solve(system, flat.T).T.reshape(drive.shape)
 
     #: Squarings of the doubling solver: it sums F^k Q F^kT for k < 2^DOUBLINGS; the tail left
     #: out is below rho^(2^32) relative, under 1e-15 for any spectral radius rho < 1 - 1e-8.
@@ -319,8 +324,7 @@ class RecurrentCircuit(NoiseSite):
             if self.has_neuron_noise:
                 chol = jnp.linalg.cholesky(self.stationary_covariance(params))
             if initial == "stationary" and self.has_synaptic_noise:  # the fixed point of each trial's drive
-                system = jnp.eye(self.n_units) - self.recurrent_matrix(params)
-                centre = jnp.linalg.solve(system, drive.reshape(-1, self.n_units).T).T.reshape(drive.shape)
+                centre = self.fixed_point_of_drive(params, drive)
             else:
                 centre = self.fixed_point(params, x if initial == "stationary" else jnp.zeros_like(x))[:, None, :]
             if self.has_neuron_noise:
