@@ -93,16 +93,21 @@ def correlation_statistics(x, y) -> dict:
 
 
 def _slope(x, y) -> float:
-    """Least-squares slope of y on x (with an intercept)."""
+    """Least-squares slope of y on x (with an intercept); NaN where x has no spread (a bootstrap
+    resample whose rows hold fewer than two distinct kept points)."""
+    if x.size < 2:
+        return float("nan")
     centred = x - x.mean()
-    return float(centred @ (y - y.mean()) / (centred @ centred))
+    spread = centred @ centred
+    return float(centred @ (y - y.mean()) / spread) if spread > 0 else float("nan")
 
 
 def loglog_slope(x, y, rng: np.random.Generator, by_row: bool = False,
                  n_bootstrap: int = N_BOOTSTRAP) -> dict:
     """Least-squares slope of log y on log x, with a 95% bootstrap interval. The bootstrap
     resamples the points, or with ``by_row`` the rows of (rows, members) arrays (e.g. one row
-    per postsynaptic neuron, whose synapses are not independent). Points where x or y is not
+    per postsynaptic neuron, whose synapses are not independent); a resample with no spread in
+    x has no slope and is left out of the interval. Points where x or y is not
     positive are left out (a synapse from a unit that never fires has importance 0). Returns
     ``slope``, ``low``, ``high`` and ``n_points``, the points fitted; raises ValueError with
     fewer than 3."""

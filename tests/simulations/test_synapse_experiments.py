@@ -8,6 +8,8 @@ bar is 0.03 on the slope, 100 times that deviation, and 5% on each sd over five 
 Uniform noise: the slope of log sigma on log c within 0.0001 of 1 / (2 + rho).
 """
 
+import warnings
+
 import numpy as np
 import pytest
 from cli_checks import assert_refused
@@ -51,6 +53,13 @@ def test_loglog_slope_of_an_exact_power_law(rng):
     assert kept["slope"] == pytest.approx(-0.7, abs=1e-12) and kept["n_points"] == 40
     with pytest.raises(ValueError, match="at least 3 points"):
         loglog_slope(np.array([1.0, 2.0, 0.0]), np.ones(3), rng)
+    # One row of three holds every kept point: the resamples without it have no slope and are
+    # left out of the interval, without a warning (a layer whose synapses all sit at the bound).
+    lone_x = np.vstack([x[:4], np.zeros((2, 4))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lone = loglog_slope(lone_x, np.where(lone_x > 0, lone_x, 1.0) ** -0.7, rng, by_row=True)
+    assert lone["low"] == pytest.approx(-0.7, abs=1e-9) and lone["high"] == pytest.approx(-0.7, abs=1e-9)
 
 
 def test_variance_falls_with_the_exact_hessian_as_the_theory_says_for_every_exponent(per_synapse_runs):
