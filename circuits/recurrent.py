@@ -34,8 +34,12 @@ Documented choices
   Cov(r | x) = Sigma + G diag(sum_j S_ij^2 x_j^2) G^T with G = (I - W)^-1 and Sigma the
   neurons' stationary covariance (0 with ``"synapses"``, whose neurons have no noise of their
   own, so a trial is deterministic once its weights are drawn). The recurrent synapses stay
-  deterministic: drawn per trial, each trial would be a different linear system, unstable
-  for some draws, and the response a non-Gaussian mixture.
+  deterministic, because Gaussian recurrent weights drawn per trial make the circuit
+  ill-posed: every sigma > 0 gives each trial a positive probability of an unstable system
+  (an eigenvalue of W with real part >= 1), and the stationary response (I - W)^-1 h has no
+  finite mean. With two neurons, r_1 = (h_1 + W_12 h_2) / (1 - W_12 W_21), and the product
+  of two Gaussians has a positive, continuous density at 1, so E|r_1| diverges (as
+  E|1 / u| does for any u with a positive density at 0).
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from simulations.figures import (
                                  spiking,
                                  spontaneous,
                                  ssn_dynamics,
+                                 synapse_cost,
                                  synapse_data,
                                  trained_spiking,
 )
@@ -41,4 +42,5 @@ __all__ = ["FIGURES", "make", "main_for"]
 FIGURES = {module.NAME: module for module in (architectures, cost_families, emergence, contrast, gsm_posterior, onset,
                                               ssn_dynamics, ring_ssn, spontaneous, noise_correlations, spiking,
                                               trained_spiking, receptive_fields, patch_contrast, patch_spontaneous,
-                                              patch_noise_correlations, synapse_data)}
+                                              patch_noise_correlations, synapse_data,
+                                              synapse_cost)}

@@ -193,8 +193,14 @@ def test_the_example_sweep_of_synapse_costs_is_a_valid_config():
     from pathlib import Path
 
     config = read_config(Path(__file__).parents[2] / "examples" / "sweeps" / "synapses_digits.toml")
-    assert config.experiment == "synapses" and len(config.points()) == 22
-    assert config.fixed == {"task": "digits", "cost_exponent": 2.0}
+    assert config.experiment == "synapses" and len(config.points()) == 66
+    assert config.fixed == {"task": "digits", "cost_exponent": 2.0, "max_weight_std": 10.0}
+    # The figure's trainings, point for point.
+    from simulations.figures import synapse_cost
+
+    assert config.fixed["max_weight_std"] == synapse_cost.MAX_WEIGHT_STD
+    assert sorted({point["cost_strength"] for point in config.points()}) == list(synapse_cost.STRENGTHS)
+    assert sorted({point["seed"] for point in config.points()}) == [1, 2, 3]
 
 
 def test_the_example_sweep_of_synapse_cost_exponents_is_a_valid_config():

@@ -17,7 +17,7 @@ from figure_checks import assert_reloads_to_same_plot
 
 from analysis.synapse_data import log_log_fit, loglog_slope
 from simulations.cli import main
-from simulations.figures import synapse_data
+from simulations.figures import synapse_cost, synapse_data
 from simulations.results import config_of, load
 from simulations.synapse_experiments import run_synapses
 
@@ -168,13 +168,47 @@ def test_on_digits_variance_falls_with_importance_but_not_as_the_power_law(digit
     assert float(digits_run["optimality_within_factor_2_2"]) < 0.7
 
 
-def test_per_synapse_noise_keeps_accuracy_that_uniform_noise_loses():
-    """At c = 1e-4, rho = 2, measured on seeds 1-4: per-synapse 0.883-0.933 (mean 0.912),
-    uniform 0.714-0.753 (mean 0.727); the difference's sd over seeds is 0.028, so the bar of
-    0.09 (half the measured 0.185) is over 3 sds below it (false alarm < 1e-3)."""
-    accuracy = {noise: float(run_synapses(1, task="digits", cost_exponent=2.0, cost_strength=1e-4, noise=noise,
-                                          progress=False)["test_accuracy"]) for noise in ("per-synapse", "uniform")}
-    assert accuracy["per-synapse"] - accuracy["uniform"] > 0.09, accuracy
+def test_the_cost_figure_per_synapse_noise_tolerates_a_larger_cost(tmp_path):
+    """Figure synapse-cost at its quick size (1000 steps, c = 1e-7, 1e-4, 1e-3, 1e-2, seeds 1-3).
+    The gallery's claim, at the published size (8000 steps, 11 costs): the per-synapse network
+    falls halfway to chance at a cost 9.6-14.7 times the uniform control's (geometric mean 11.5).
+    Measured at this size: 3.2-4.1 times (geometric mean 3.8, SE of its log 0.087, sd over
+    seeds 0.15). The bar of 2 is 7 SEs below the mean (a false alarm under 1e-6 from the seeds'
+    spread); a network whose noise is shared however it is set up has a ratio near 1 and
+    fails it, as does one whose per-synapse sds are not trained (then the two networks swap).
+    The published-size numbers are rerun by the -m slow test below."""
+    ds = synapse_cost.build(quick=True)
+    halfway = ds["halfway_cost"]
+    assert np.all(np.isfinite(halfway.values))
+    assert np.all(halfway.sel(noise="per-synapse").values > halfway.sel(noise="uniform").values)
+    assert float(ds["halfway_ratio"]) > 2
+    assert np.all(ds["test_accuracy"].isel(strength=0).values > 0.9)
+    # One shared sd grows with its cost on every seed.
+    assert np.all(np.diff(ds["rms_weight_std"].sel(noise="uniform").values, axis=-1) > 0)
+    assert_reloads_to_same_plot(synapse_cost, ds, tmp_path)
+
+
+@pytest.mark.slow
+def test_the_cost_figure_at_the_published_size(tmp_path):
+    """The gallery's numbers (seeds 1-3, about 9 min on 2 cores): every network classifies
+    >= 95% of held-out digits at c = 1e-7; the per-synapse networks fall halfway to chance at
+    c = 1.0-1.3e-3, the uniform controls at 0.86-1.14e-4, and the ratio's geometric mean is
+    11.5 (SE of its log 0.13); the bars are the printed ranges, widened to the next digit."""
+    ds = synapse_cost.build()
+    assert np.all(ds["test_accuracy"].isel(strength=0).values >= 0.95)
+    per_synapse, uniform = (ds["halfway_cost"].sel(noise=noise).values for noise in ("per-synapse", "uniform"))
+    assert np.all((per_synapse > 0.95e-3) & (per_synapse < 1.35e-3))
+    assert np.all((uniform > 0.8e-4) & (uniform < 1.2e-4))
+    assert 10 < float(ds["halfway_ratio"]) < 13
+    # Panel b: one shared sd grows with c, over the first two decades at slope 0.19 (log-log);
+    # the per-synapse RMS is set by the synapses near the bound, and over those below it, it falls.
+    uniform_std = ds["rms_weight_std"].sel(noise="uniform").values.mean(axis=0)
+    strengths = ds["strength"].values
+    assert 0.15 < np.log(uniform_std[4] / uniform_std[0]) / np.log(strengths[4] / strengths[0]) < 0.23
+    assert np.all(ds["rms_weight_std"].sel(noise="per-synapse").values > 5)
+    interior = ds["rms_weight_std_interior"].sel(noise="per-synapse").values
+    assert np.all(interior[:, -1] < interior[:, 0])
+    assert_reloads_to_same_plot(synapse_cost, ds, tmp_path)
 
 
 def test_the_output_layer_hessian_is_the_exact_second_derivative(rng):
