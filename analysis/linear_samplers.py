@@ -136,7 +136,7 @@ def henrici_departure(matrix) -> float:
 
 
 def steps_to_stationarity(update, stationary_mean, stationary_cov, start, tolerance: float = 0.01,
-                          max_steps: int = 10**9, start_cov=None) -> int:
+                          max_steps: int = 10**9, start_cov=None, readout: int | None = None) -> int:
     """Steps a discrete-time linear sampler z' = F z + c + noise needs, from the point ``start``
     (or from N(start, start_cov)), before its marginal is within ``tolerance`` nats of its
     stationary distribution N(m, S): the smallest t with KL(N(m_t, S_t) || N(m, S)) <= tolerance,
@@ -145,9 +145,11 @@ def steps_to_stationarity(update, stationary_mean, stationary_cov, start, tolera
     comes on starts from the blank input's stationary distribution, whose covariance, for a
     linear circuit, is already S (``start_cov = S``: only the mean has to move).
 
-    A Markov chain's KL to its stationary distribution never increases (the data-processing
-    inequality), so doubling and then bisection find t in O(log t) matrix powers.
-    ValueError if t would exceed ``max_steps``.
+    ``readout``: the KL of the first ``readout`` coordinates' marginal only (the cells read
+    out, e.g. the excitatory cells of an E/I circuit), which settles no later than the whole
+    state's. A Markov chain's KL to its stationary distribution never increases (the
+    data-processing inequality), so doubling and then bisection find t in O(log t) matrix
+    powers. ValueError if t would exceed ``max_steps``.
     """
     from analysis.compare import gaussian_kl
 
@@ -159,10 +161,15 @@ def steps_to_stationarity(update, stationary_mean, stationary_cov, start, tolera
     if not tolerance > 0:
         raise ValueError(f"tolerance must be > 0 nats, got {tolerance!r}")
 
+    if readout is not None and not 1 <= readout <= len(f):
+        raise ValueError(f"readout must be between 1 and the state's {len(f)} coordinates, got {readout!r}")
+    read = slice(None) if readout is None else slice(0, readout)
+
     def kl_after(steps: int) -> float:
         power = np.linalg.matrix_power(f, steps)
+        moved_mean, moved_cov = mean + power @ offset, cov - power @ deficit @ power.T
         try:
-            return float(gaussian_kl(mean + power @ offset, cov - power @ deficit @ power.T, mean, cov))
+            return float(gaussian_kl(moved_mean[read], moved_cov[read, read], mean[read], cov[read, read]))
         except ValueError:  # S_t not numerically positive definite: far from stationary
             return np.inf
 

@@ -326,7 +326,7 @@ def _training_responses(circuit, params, x, key, config: TrainingConfig) -> dict
     """Responses used in the objective, ``responses`` (n, samples, K) and, for a multi-layer
     circuit, ``hidden`` (n, samples, n_hidden)."""
     if isinstance(circuit, RecurrentCircuit):
-        linear = circuit.variant == "linear"
+        linear = circuit.is_linear
         states = circuit.simulate(params, x, key, config.noise_samples,
                                   config.burn_in_steps + config.window_steps,
                                   initial=config.window_start if linear else "rest",
@@ -341,7 +341,7 @@ def _reliability(circuit, params, x, responses, objective: Objective):
         return sum(cost(sd) for sd in circuit.noise_sources(params, x)) / x.shape[0]
     if not circuit.has_correlated_noise:
         return cost(circuit.output_noise_std(params, x)) / x.shape[0]
-    if isinstance(circuit, RecurrentCircuit) and circuit.variant != "linear":
+    if isinstance(circuit, RecurrentCircuit) and not circuit.is_linear:
         # No closed form: the within-input covariance of the simulated window.
         centred = responses - responses.mean(axis=1, keepdims=True)
         cov = jnp.einsum("nsi,nsj->nij", centred, centred) / (responses.shape[1] - 1)
@@ -359,8 +359,8 @@ def gaussian_normaliser(precision):
 
 def check_supported(circuit, objective: Objective) -> None:
     """Refuse circuit and objective combinations the objective cannot charge (ValueError)."""
-    if objective.charge == "local" and isinstance(circuit, RecurrentCircuit) and circuit.variant != "linear":
-        raise ValueError("charge 'local' supports the linear recurrent circuit only: the supralinear circuit's "
+    if objective.charge == "local" and isinstance(circuit, RecurrentCircuit) and not circuit.is_linear:
+        raise ValueError("charge 'local' supports the linear recurrent circuits only: the supralinear circuit's "
                          "inhibitory rates are not part of the simulated responses, so they could not pay")
     if (objective.charge == "responses" and isinstance(circuit, FeedforwardCircuit)
             and not circuit.has_gaussian_responses):
@@ -479,7 +479,7 @@ def train(circuit, objective: Objective, data, key, config: TrainingConfig = Tra
     if params is None:
         params = circuit.init(key_init)
     params = dict(params)
-    linear_recurrent = isinstance(circuit, RecurrentCircuit) and circuit.variant == "linear"
+    linear_recurrent = isinstance(circuit, RecurrentCircuit) and circuit.is_linear
     if linear_recurrent:
         circuit.check_stable(params)  # ValueError naming the spectral radius
     check_supported(circuit, objective)

@@ -2,6 +2,11 @@
 
 Linear variant (state r, one neuron per latent):
     tau dr = (-r + W r + M x + b) dt + sigma sqrt(2 tau) dB
+Linear E/I variant (``"linear-ei"``): the same linear dynamics with K excitatory cells, whose
+    rates are the responses, and n_inhibitory inhibitory cells, under Dale's law (columns of
+    excitatory cells >= 0, of inhibitory cells <= 0): the balanced linear networks in which
+    Hennequin, Aitchison & Lengyel (2014) studied fast sampling. Every closed form of the
+    linear variant holds for the whole state; the responses are its excitatory block.
 Supralinear E/I variant (state u, the membrane potential; rates rho(u) = k [u]_+^n):
     tau_i du_i = (-u_i + sum_j W_ij rho(u_j) + (M x + b)_i) dt + sigma_i sqrt(2 tau_i) dB_i
     with Dale's law (columns of excitatory cells >= 0, of inhibitory cells <= 0): the
@@ -53,9 +58,11 @@ import numpy as np
 from circuits._validation import count, positive
 from circuits.feedforward import WEIGHT_DRAWS, NoiseSite
 
-__all__ = ["RecurrentCircuit", "VARIANTS"]
+__all__ = ["RecurrentCircuit", "VARIANTS", "LINEAR_VARIANTS"]
 
-VARIANTS = ("linear", "supralinear")
+VARIANTS = ("linear", "linear-ei", "supralinear")
+#: Variants whose dynamics are linear (closed-form stationary distribution).
+LINEAR_VARIANTS = ("linear", "linear-ei")
 #: Where a simulated trial starts (``RecurrentCircuit.simulate``).
 INITIAL_STATES = ("rest", "stationary", "spontaneous")
 
@@ -67,9 +74,9 @@ class RecurrentCircuit(NoiseSite):
     Parameters
     ----------
     n_input : D, input dimensions.
-    n_output : K, representation neurons (excitatory cells in the supralinear variant).
-    variant : ``"linear"`` or ``"supralinear"``.
-    n_inhibitory : inhibitory cells (supralinear only).
+    n_output : K, representation neurons (the excitatory cells of an E/I variant).
+    variant : ``"linear"``, ``"linear-ei"`` or ``"supralinear"``.
+    n_inhibitory : inhibitory cells (E/I variants only; >= 1 for ``"linear-ei"``).
     tau, tau_inhibitory : membrane time constants, seconds.
     dt : Euler-Maruyama step, seconds (dt / tau <= 0.2).
     exponent, gain : n and k of the rectified power-law rate k [u]_+^n (supralinear).
@@ -95,7 +102,9 @@ class RecurrentCircuit(NoiseSite):
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         count("n_inhibitory", self.n_inhibitory, 0)
         if self.variant == "linear" and self.n_inhibitory:
-            raise ValueError("n_inhibitory is for the supralinear E/I variant only")
+            raise ValueError("n_inhibitory is for the E/I variants only")
+        if self.variant == "linear-ei" and not self.n_inhibitory:
+            raise ValueError("n_inhibitory must be >= 1 for the linear E/I variant")
         for name in ("tau", "tau_inhibitory", "dt", "exponent", "gain"):
             positive(name, getattr(self, name))
         if self.dt > 0.2 * min(self.tau, self.tau_inhibitory):
@@ -104,6 +113,11 @@ class RecurrentCircuit(NoiseSite):
         if self.has_synaptic_noise and self.variant != "linear":
             raise ValueError(f"noise_site (--noise-site) {self.noise_site!r} is built for the linear variant only, "
                              f"not {self.variant!r}")
+
+    @property
+    def is_linear(self) -> bool:
+        """Whether the dynamics are linear (``LINEAR_VARIANTS``): closed forms hold."""
+        return self.variant in LINEAR_VARIANTS
 
     @property
     def n_units(self) -> int:
@@ -134,11 +148,19 @@ class RecurrentCircuit(NoiseSite):
             params["input_log_weight_std"] = jnp.full((n, self.n_input), jnp.log(noise_std / jnp.sqrt(self.n_input)))
         if self.variant == "supralinear":
             params["input_bias"] = jnp.full(n, 1.0)
+        if self.variant == "linear-ei":
+            # Dale's law acts on |raw|, whose gradient vanishes at 0: start from small magnitudes
+            # (each cell's summed input of either sign about RECURRENT_INIT_SCALE).
+            raw = jnp.abs(jax.random.normal(jax.random.fold_in(key, 1), (n, n)))
+            params["recurrent_weights"] = self.RECURRENT_INIT_SCALE * raw / n
         return params
+
+    #: Initial summed recurrent input of each sign per cell (linear E/I variant), in units of the leak.
+    RECURRENT_INIT_SCALE = 0.1
 
     # -- structure -----------------------------------------------------------------------
     def recurrent_matrix(self, params):
-        """W with a zero diagonal (and Dale's-law signs in the supralinear variant)."""
+        """W with a zero diagonal (and Dale's-law signs in the E/I variants)."""
         raw = params["recurrent_weights"] * (1.0 - jnp.eye(self.n_units))
         if self.variant == "linear":
             return raw
@@ -151,12 +173,12 @@ class RecurrentCircuit(NoiseSite):
         return jnp.eye(self.n_units) + step[:, None] * (self.recurrent_matrix(params) - jnp.eye(self.n_units))
 
     def spectral_radius(self, params) -> float:
-        """Spectral radius of the Euler update matrix (linear variant); < 1 means stable."""
+        """Spectral radius of the Euler update matrix (linear variants); < 1 means stable."""
         return float(np.max(np.abs(np.linalg.eigvals(np.asarray(self.euler_matrix(params), dtype=float)))))
 
     def check_stable(self, params) -> None:
         """Raise ValueError if the linear dynamics diverge."""
-        if self.variant != "linear":
+        if not self.is_linear:
             return
         radius = self.spectral_radius(params)
         if not radius < 1.0:
@@ -187,15 +209,21 @@ class RecurrentCircuit(NoiseSite):
         return x @ params["input_weights"].T + params["input_bias"]
 
     def rates(self, state):
-        """Firing rates from the state (identity for the linear variant)."""
-        if self.variant == "linear":
+        """Firing rates from the state (identity for the linear variants)."""
+        if self.is_linear:
             return state
         return self.gain * jnp.maximum(state, 0.0) ** self.exponent
 
     # -- linear-variant closed forms ------------------------------------------------------
     def fixed_point(self, params, x):
-        """Deterministic fixed point (I - W)^-1 (M x + b) of the linear circuit, (n, K)."""
+        """Deterministic fixed point (I - W)^-1 (M x + b) of a linear circuit, every unit (n, units);
+        the responses' mean is its first K columns (``response_mean``)."""
         return self.fixed_point_of_drive(params, self.input_drive(params, x))
+
+    def response_mean(self, params, x):
+        """Mean of the stationary responses of a linear circuit, (n, K): the fixed point's
+        representation (excitatory) cells."""
+        return self.fixed_point(params, x)[..., : self.n_output]
 
     def fixed_point_of_drive(self, params, drive):
         """(I - W)^-1 d for every drive d, (..., units): the linear circuit's fixed point."""
@@ -222,8 +250,8 @@ class RecurrentCircuit(NoiseSite):
         closed-form optimum). ``"auto"``: kron up to ``KRON_MAX_UNITS`` units, doubling above.
         An unstable F (spectral radius >= 1) gives non-finite values.
         """
-        if self.variant != "linear":
-            raise ValueError("the stationary covariance is known in closed form for the linear variant only")
+        if not self.is_linear:
+            raise ValueError("the stationary covariance is known in closed form for the linear variants only")
         F = self.euler_matrix(params)
         n = self.n_units
         if solver == "auto":
@@ -274,7 +302,7 @@ class RecurrentCircuit(NoiseSite):
         step = self.dt / jnp.asarray(self.time_constants)
         noise = self._noise_scale(params)
         offset = step * drive
-        if self.variant == "linear":
+        if self.is_linear:
             update_T = self.euler_matrix(params).T
             return lambda state, eps: state @ update_T + offset + noise * eps
         coupling_T = W.T * step[None, :]
@@ -303,8 +331,8 @@ class RecurrentCircuit(NoiseSite):
         """
         if initial not in INITIAL_STATES:
             raise ValueError(f"initial must be one of {INITIAL_STATES}, got {initial!r}")
-        if initial != "rest" and self.variant != "linear":
-            raise ValueError(f"initial {initial!r} needs the linear variant's closed-form stationary distribution")
+        if initial != "rest" and not self.is_linear:
+            raise ValueError(f"initial {initial!r} needs a linear variant's closed-form stationary distribution")
         if weight_draws not in WEIGHT_DRAWS:
             raise ValueError(f"weight_draws must be one of {WEIGHT_DRAWS}, got {weight_draws!r}")
         return _simulate(self, params, x, key, n_trials, n_steps, initial, record_from, weight_draws)
@@ -373,7 +401,7 @@ class RecurrentCircuit(NoiseSite):
         return {"responses": states}
 
     def _divergence_report(self, params, x) -> str:
-        if self.variant == "linear":
+        if self.is_linear:
             return f"spectral radius of the Euler update matrix {self.spectral_radius(params):.4f}"
         # Supralinear: linearise at the input drive (a proxy for the operating point).
         u = np.asarray(self.input_drive(params, x), dtype=float).mean(0)

@@ -355,9 +355,9 @@ def response_gaussian(circuit, params, x) -> tuple[np.ndarray, np.ndarray]:
     given x is Gaussian (feed-forward, linear recurrent): ((n, K), (n, K, K))."""
     x = jnp.asarray(x)
     if isinstance(circuit, RecurrentCircuit):
-        if circuit.variant != "linear":
-            raise ValueError("only the linear recurrent circuit has Gaussian responses")
-        mean = circuit.fixed_point(params, x)[:, : circuit.n_output]
+        if not circuit.is_linear:
+            raise ValueError("only the linear recurrent circuits have Gaussian responses")
+        mean = circuit.response_mean(params, x)
     else:
         mean = circuit.mean(params, x)
     return np.asarray(mean, dtype=float), np.asarray(circuit.response_covariance(params, x), dtype=float)

@@ -68,18 +68,24 @@ ONSET_KL = 0.01
 SIMULATED_STEPS_PER_INPUT = 640
 PARAMETER_DIMS = {"input_weights": ("latent", "obs"), "input_bias": ("latent",),
                   "recurrent_weights": ("latent", "latent_"), "log_noise_std": ("latent",)}
+#: The same for an E/I circuit, whose cells (excitatory first) outnumber the latents.
+EI_PARAMETER_DIMS = {"input_weights": ("unit", "obs"), "input_bias": ("unit",),
+                     "recurrent_weights": ("unit", "unit_"), "log_noise_std": ("unit",)}
 
 
-def sampler_measures(update, noise_cov, step: float) -> dict:
+def sampler_measures(update, noise_cov, step: float, readout: int | None = None) -> dict:
     """Speed and structure of a linear sampler z' = F z + c + noise (noise covariance
     ``noise_cov``, Euler step dt / tau = ``step``): its stationary covariance, integrated
     autocorrelation times (steps), effective samples per tau of one trial, and the
     non-normality and irreversibility of its drift B = (I - F) / step (module docstring),
     the last two in the metric of the continuous-time circuit's stationary covariance
-    (B S + S B^T = 2 D, D = noise_cov / (2 step)), in which a reversible circuit's are 0."""
+    (B S + S B^T = 2 D, D = noise_cov / (2 step)), in which a reversible circuit's are 0.
+    ``readout``: only the first ``readout`` coordinates are samples (the excitatory cells of
+    an E/I circuit): the autocorrelation times and the ESS are theirs; the structure is the
+    whole drift's."""
     f = np.asarray(update, dtype=float)
     stationary = solve_discrete_lyapunov(f, noise_cov)
-    autocorrelation = integrated_autocorrelation_steps(f, stationary)
+    autocorrelation = integrated_autocorrelation_steps(f, stationary)[:readout]
     drift = (np.eye(len(f)) - f) / step
     continuous = stationary_covariance(drift, np.asarray(noise_cov, dtype=float) / (2 * step))
     root = np.linalg.cholesky(continuous)
@@ -121,7 +127,7 @@ def _validate(n_latent, condition, window, start, steps, n_test, check_trials, c
 def run_fast_sampling(seed: int, n_latent: int = 64, condition: float = 100.0, window: float = 10.0,
                       start: str = "spontaneous", steps: int = 3000, task_seed: int = 0, n_train: int = 10_000,
                       n_test: int = 16, check_trials: int = 64, check_taus: float = 100.0,
-                      progress: bool = True):
+                      inhibitory: int = 0, progress: bool = True):
     """Train a linear recurrent circuit on a K-latent posterior of the given condition number
     and measure how fast it samples (module docstring).
 
@@ -137,9 +143,15 @@ def run_fast_sampling(seed: int, n_latent: int = 64, condition: float = 100.0, w
     steps : optimiser steps. task_seed : seed of the task's random basis.
     n_train, n_test : training inputs and test stimuli.
     check_trials, check_taus : trials and tau simulated for the empirical ESS check.
+    inhibitory : 0 for the linear circuit (one neuron per latent), or the number of
+        inhibitory cells of a linear E/I circuit under Dale's law (``"linear-ei"``), whose K
+        excitatory cells are read out; its speed is that of the excitatory cells, compared
+        with the Langevin circuit that has their stationary covariance.
     """
     started = time.perf_counter()
-    circuit = RecurrentCircuit(n_latent, n_latent)
+    count("inhibitory", inhibitory, 0)
+    circuit = (RecurrentCircuit(n_latent, n_latent) if inhibitory == 0 else
+               RecurrentCircuit(n_latent, n_latent, variant="linear-ei", n_inhibitory=inhibitory))
     window_steps = _validate(n_latent, condition, window, start, steps, n_test, check_trials, check_taus, circuit)
     count("seed", seed, 0)
     count("n_train", n_train, 1)
@@ -159,8 +171,9 @@ def run_fast_sampling(seed: int, n_latent: int = 64, condition: float = 100.0, w
     step = circuit.dt / circuit.tau
     update = np.asarray(circuit.euler_matrix(params), dtype=float)
     noise_cov = np.diag(np.asarray(circuit._noise_scale(params), dtype=float) ** 2)
-    trained = sampler_measures(update, noise_cov, step)
-    stationary = trained["stationary_cov"]
+    trained = sampler_measures(update, noise_cov, step, readout=n_latent)
+    full_stationary = trained["stationary_cov"]
+    stationary = full_stationary[:n_latent, :n_latent]  # the responses' (excitatory cells')
     # The reversible and the optimal irreversible circuit with the same stationary covariance.
     precision = np.linalg.inv(stationary)
     precision = 0.5 * (precision + precision.T)
@@ -168,23 +181,29 @@ def run_fast_sampling(seed: int, n_latent: int = 64, condition: float = 100.0, w
                          for name, irreversible in (("langevin", False), ("optimal", True))}
     references = {name: sampler_measures(*euler, step) for name, euler in reference_updates.items()}
 
-    fixed_points = np.asarray(circuit.fixed_point(params, jnp.asarray(x_test)), dtype=float)
-    spontaneous = np.asarray(circuit.fixed_point(params, jnp.zeros((1, n_latent))), dtype=float)[0]
+    full_fixed_points = np.asarray(circuit.fixed_point(params, jnp.asarray(x_test)), dtype=float)
+    full_spontaneous = np.asarray(circuit.fixed_point(params, jnp.zeros((1, n_latent))), dtype=float)[0]
+    fixed_points, spontaneous = full_fixed_points[:, :n_latent], full_spontaneous[:n_latent]
     posterior = task.posterior(x_test)
     stationary_kl = gaussian_kl(fixed_points, stationary, posterior.mean, posterior.cov)
-    onset = {name: np.array([steps_to_stationarity(f, point, measures["stationary_cov"], spontaneous, ONSET_KL,
-                                                   start_cov=measures["stationary_cov"]) for point in fixed_points])
-             * step for name, f, measures in (("circuit", update, trained),
-                                               ("langevin", reference_updates["langevin"][0],
-                                                references["langevin"]))}
+    # Onset: the circuit's whole state moves, and the KL is that of the cells read out.
+    onset = {"circuit": [steps_to_stationarity(update, point, full_stationary, full_spontaneous, ONSET_KL,
+                                               start_cov=full_stationary, readout=n_latent)
+                         for point in full_fixed_points],
+             "langevin": [steps_to_stationarity(reference_updates["langevin"][0], point,
+                                                references["langevin"]["stationary_cov"], spontaneous, ONSET_KL,
+                                                start_cov=references["langevin"]["stationary_cov"])
+                          for point in fixed_points]}
+    onset = {name: np.array(steps_taken) * step for name, steps_taken in onset.items()}
 
     slowest = int(np.argmax(trained["autocorrelation_steps"]))
     empirical = empirical_ess_per_tau(circuit, params, x_test[:1], key_check, check_trials, check_taus, slowest)
 
     ratio = trained["ess_per_tau"] / references["langevin"]["ess_per_tau"]
     data_vars = {
-        **parameter_variables(params, dims=PARAMETER_DIMS),
-        "noise_std": variable("latent", np.asarray(circuit.noise_std(params), dtype=float), "1",
+        **parameter_variables(params, dims=EI_PARAMETER_DIMS if inhibitory else PARAMETER_DIMS),
+        "noise_std": variable("unit" if inhibitory else "latent", np.asarray(circuit.noise_std(params), dtype=float),
+                              "1",
                               "noise sd of each neuron (latent units)"),
         "stationary_cov": variable(("latent", "latent_"), stationary, "1",
                                    "stationary response covariance of the discrete-time circuit"),
@@ -198,8 +217,9 @@ def run_fast_sampling(seed: int, n_latent: int = 64, condition: float = 100.0, w
                                           "real parts of the eigenvalues of the drift I - W"),
         "drift_eigenvalue_imag": variable("eigenvalue", trained["drift_eigenvalues"].imag, "1/tau",
                                           "imaginary parts of the eigenvalues of the drift I - W"),
-        "langevin_drift_eigenvalue_real": variable("eigenvalue", references["langevin"]["drift_eigenvalues"].real,
-                                                   "1/tau", "real parts of the Langevin circuit's drift eigenvalues"),
+        "langevin_drift_eigenvalue_real": variable("langevin_eigenvalue",
+                                                   references["langevin"]["drift_eigenvalues"].real, "1/tau",
+                                                   "real parts of the Langevin circuit's drift eigenvalues"),
         "onset_time": variable("stimulus", onset["circuit"], "tau",
                                f"time after onset, from spontaneous activity, until the responses are within "
                                f"{ONSET_KL} nats of their stationary distribution"),
@@ -235,9 +255,15 @@ def run_fast_sampling(seed: int, n_latent: int = 64, condition: float = 100.0, w
               "latent_": variable("latent_", np.arange(n_latent), "1", "second latent axis"),
               "obs": variable("obs", np.arange(n_latent), "1", "input dimension"),
               "stimulus": variable("stimulus", np.arange(n_test), "1", "test stimulus"),
-              "eigenvalue": variable("eigenvalue", np.arange(n_latent), "1", "eigenvalue index"),
+              "eigenvalue": variable("eigenvalue", np.arange(circuit.n_units), "1", "eigenvalue index"),
+              "langevin_eigenvalue": variable("langevin_eigenvalue", np.arange(n_latent), "1",
+                                              "eigenvalue index of the Langevin circuit"),
               "step": variable("step", np.arange(1, steps + 1), "1", "optimiser step")}
+    if inhibitory:
+        cells = variable("unit", np.arange(circuit.n_units), "1", "cell: the K excitatory cells, then the inhibitory")
+        coords.update(unit=cells, unit_=variable("unit_", np.arange(circuit.n_units), "1", "second cell axis"))
     config_dict = dict(seed=seed, n_latent=n_latent, condition=condition, window=window, start=start, steps=steps,
+                       inhibitory=inhibitory, variant=circuit.variant, tau_inhibitory=circuit.tau_inhibitory,
                        task_seed=task_seed, n_train=n_train, n_test=n_test, check_trials=check_trials,
                        check_taus=check_taus, tau=circuit.tau, dt=circuit.dt, cost="log", charge="responses",
                        objective="negative ELBO of the linear-Gaussian task, log cost charged on the responses' "

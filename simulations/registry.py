@@ -224,6 +224,9 @@ def _add_fast_sampling_parser(experiments) -> None:
                              "(the control, blind to speed)")
     parser.add_argument("--steps", type=COUNT, default=None, help="training steps (default 3000)")
     parser.add_argument("--task-seed", type=SEED, default=0, help="seed of the task's random basis")
+    parser.add_argument("--inhibitory", type=number(int, minimum=0), default=0,
+                        help="0: one neuron per latent; N >= 1: a linear E/I circuit under Dale's law with N "
+                             "inhibitory cells, its K excitatory cells read out")
 
 
 def _add_gsm_gain_parser(experiments) -> None:
@@ -484,10 +487,11 @@ def experiment_call(args):
         label = f"{args.task} / {args.noise} noise / {args.cost} cost"
     elif args.experiment == "fast-sampling":
         kwargs = dict(seed=args.seed, n_latent=args.latents, condition=args.condition, window=args.window,
-                      start=args.start, task_seed=args.task_seed, progress=not args.quiet)
+                      start=args.start, task_seed=args.task_seed, inhibitory=args.inhibitory, progress=not args.quiet)
         if args.steps is not None:
             kwargs["steps"] = args.steps
-        label = f"K={args.latents}, condition {args.condition:g}, start {args.start}"
+        label = f"K={args.latents}, condition {args.condition:g}, start {args.start}" + (
+            f", {args.inhibitory} inhibitory cells" if args.inhibitory else "")
     elif args.experiment == "trained-spiking":
         kwargs = dict(seed=args.seed, task=args.task, neuron=args.neuron, noise_site=args.noise_site,
                       architecture=args.architecture, n_latent=args.latents, n_input=args.inputs,
