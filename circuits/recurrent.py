@@ -149,13 +149,13 @@ class RecurrentCircuit(NoiseSite):
         if self.variant == "supralinear":
             params["input_bias"] = jnp.full(n, 1.0)
         if self.variant == "linear-ei":
-            # Dale's law acts on |raw|, whose gradient vanishes at 0: start from small magnitudes
-            # (each cell's summed input of either sign about RECURRENT_INIT_SCALE).
+            # Dale's law acts on |raw|, whose gradient vanishes at 0: start from small magnitudes.
             raw = jnp.abs(jax.random.normal(jax.random.fold_in(key, 1), (n, n)))
             params["recurrent_weights"] = self.RECURRENT_INIT_SCALE * raw / n
         return params
 
-    #: Initial summed recurrent input of each sign per cell (linear E/I variant), in units of the leak.
+    #: Scale of the initial recurrent weights of the linear E/I variant: each cell's summed
+    #: |weight| starts near 0.8 times this (E[|N(0, 1)|] = 0.8), weak next to its leak of 1.
     RECURRENT_INIT_SCALE = 0.1
 
     # -- structure -----------------------------------------------------------------------

@@ -3,7 +3,9 @@
 Task: the linear-Gaussian posterior of chosen size K and condition number
 (``simulations.tasks.conditioned_linear_gaussian``; the task is drawn from ``task_seed``,
 training from ``seed``). Circuit: the linear ``RecurrentCircuit`` (tau = 20 ms, dt = 1 ms,
-no autapses), trained under the negative ELBO with the log cost, charged on the responses.
+no autapses) or, with ``inhibitory`` > 0, its E/I variant under Dale's law (K excitatory cells
+read out, inhibitory cells with tau = 10 ms; Hennequin, Aitchison & Lengyel 2014), trained
+under the negative ELBO with the log cost, charged on the responses.
 
 Two objectives, one option (``start``):
 ``"spontaneous"`` (the fast-sampling objective)
