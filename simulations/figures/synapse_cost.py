@@ -65,7 +65,7 @@ def build(seed: int = 1, quick: bool = False, progress: bool = False):
                 measures["rms_weight_std_interior"][n, s, c] = _interior_rms(ds)
     halfway = np.array([[cost_at_accuracy(strengths, accuracy, (accuracy[0] + CHANCE) / 2) for accuracy in by_seed]
                         for by_seed in measures["test_accuracy"]])
-    log_ratio = np.log(halfway[0] / halfway[1])
+    log_ratio = np.log(halfway[NOISE_KINDS.index("per-synapse")] / halfway[NOISE_KINDS.index("uniform")])
     data_vars = {
         "test_accuracy": variable(("noise", "seed", "strength"), measures["test_accuracy"], "1",
                                   "held-out fraction correct, weights drawn afresh for every image"),
