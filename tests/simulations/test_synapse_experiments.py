@@ -174,9 +174,8 @@ def test_the_cost_figure_per_synapse_noise_tolerates_a_larger_cost(tmp_path):
     falls halfway to chance at a cost 9.6-14.7 times the uniform control's (geometric mean 11.5).
     Measured at this size: 3.2-4.1 times (geometric mean 3.8, SE of its log 0.087, sd over
     seeds 0.15). The bar of 2 is 7 SEs below the mean (a false alarm under 1e-6 from the seeds'
-    spread); a network whose noise is shared however it is set up has a ratio near 1 and
-    fails it, as does one whose per-synapse sds are not trained (then the two networks swap).
-    The published-size numbers are rerun by the -m slow test below."""
+    spread). Were the per-synapse network's sds shared, the two would be one network and the
+    ratio 1. The published-size numbers are rerun by the -m slow test below."""
     ds = synapse_cost.build(quick=True)
     halfway = ds["halfway_cost"]
     assert np.all(np.isfinite(halfway.values))
