@@ -205,8 +205,7 @@ def run_fast_sampling(seed: int, n_latent: int = 64, condition: float = 100.0, w
     data_vars = {
         **parameter_variables(params, dims=EI_PARAMETER_DIMS if inhibitory else PARAMETER_DIMS),
         "noise_std": variable("unit" if inhibitory else "latent", np.asarray(circuit.noise_std(params), dtype=float),
-                              "1",
-                              "noise sd of each neuron (latent units)"),
+                              "1", "noise sd of each cell (latent units)"),
         "stationary_cov": variable(("latent", "latent_"), stationary, "1",
                                    "stationary response covariance of the discrete-time circuit"),
         "posterior_cov": variable(("latent", "latent_"), task.posterior_cov, "1", "exact posterior covariance"),

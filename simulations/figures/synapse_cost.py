@@ -102,9 +102,9 @@ def plot(ds):
         halfway = ds["halfway_cost"].values[n]
         for cost in halfway[np.isfinite(halfway)]:
             ax_accuracy.axvline(cost, color=line.get_color(), ls=":", lw=1)
-        for name, style in (("rms_weight_std", "-"), ("rms_weight_std_interior", "--")):
+        for name, style, which in (("rms_weight_std", "-", "all"), ("rms_weight_std_interior", "--", "below bound")):
             ax_std.loglog(strengths, np.nanmean(ds[name].values[n], axis=0), style, marker="o",
-                          color=line.get_color(), label=f"{noise}, {'all' if style == '-' else 'below bound'}")
+                          color=line.get_color(), label=f"{noise}, {which}")
     ax_accuracy.set_xscale("log")
     ax_accuracy.axhline(config_of(ds)["chance"], color="k", ls=":", lw=1)
     ax_accuracy.set_title(f"halfway c ratio {float(ds['halfway_ratio']):.3g}", fontsize=9)
