@@ -7,7 +7,9 @@ basis (``linear_gaussian_task``); each sampler draws from the posterior given on
 
 Samplers, all in JAX on one machine, batched chains of ``CHAINS`` (NUTS: ``NUTS_CHAINS``):
 - trained recurrent circuit: ``circuits.recurrent.RecurrentCircuit`` trained by the package's
-  ``train`` (log cost, ``TRAINED_STEPS`` steps) where that is affordable (K <= ``TRAINED_MAX_K``);
+  ``train`` (log cost) for ``TRAINED_STEPS[K]`` steps: 2000 up to K = 64, 300 at K = 256, where
+  one step takes about a second on 2 cores (``python -m benchmarks scale``); the row's name says
+  how many, and its stationary KL how far that budget got;
 - Langevin circuit: the reversible circuit W = I - diag(1/H_ii) H, noise variance 1/H_ii;
 - optimal irreversible circuit: the same noise, plus the antisymmetric drift of Lelievre,
   Nier & Pavliotis (2013) in the noise's metric (``analysis.linear_samplers``), every
@@ -56,8 +58,7 @@ COLD_START_KL = 0.01
 PILOT_STEPS = 500
 MAX_RECORDED_FLOATS = 1 << 25  # 128 MiB of float32 draws per run
 SECONDS_PER_SAMPLER = 4.0
-TRAINED_MAX_K = 16
-TRAINED_STEPS = 2000
+TRAINED_STEPS = {4: 2000, 16: 2000, 64: 2000, 256: 300}
 MALA_WARMUP, NUTS_WARMUP = 1000, 500
 MALA_TARGET_ACCEPT = 0.574
 
@@ -356,7 +357,7 @@ def cell(n_latent: int, condition: float, seconds: float, trained_steps: int, se
     posterior = task.posterior(x)
     keys = jax.random.split(jax.random.PRNGKey(seed), 6)
     rows = []
-    if n_latent <= TRAINED_MAX_K and trained_steps:
+    if trained_steps:
         circuit, params, training_s = _trained_circuit(task, seed, trained_steps)
         rows.append({**_circuit_row(f"trained recurrent circuit ({trained_steps} steps)", circuit, params, x, posterior,
                                     seconds, keys[0]), "training_s": training_s})
@@ -396,9 +397,9 @@ def run(quick: bool) -> list[dict]:
     from tqdm.auto import tqdm
 
     sizes, conditions = ((4,), (10.0,)) if quick else (SIZES, CONDITIONS)
-    seconds, trained_steps = (0.2, 50) if quick else (SECONDS_PER_SAMPLER, TRAINED_STEPS)
+    seconds = 0.2 if quick else SECONDS_PER_SAMPLER
     grid = [(k, c) for k in sizes for c in conditions]
     rows = []
     for n_latent, condition in tqdm(grid, desc="sampling grid", leave=False):
-        rows += cell(n_latent, condition, seconds, trained_steps)
+        rows += cell(n_latent, condition, seconds, 50 if quick else TRAINED_STEPS[n_latent])
     return rows
