@@ -18,7 +18,13 @@ W, h and eta are parameterised:
   energy e(x) = sqrt(mean_i f_i^2), and per population a gain on f, a gain on e and a bias:
       h_i^a = g_a f_i + q_a e(x) + b_a   [mV].
   The energy term is the input's contrast measured through the learned filters, not a drive
-  fixed by hand: F, g, q and b are all trained.
+  fixed by hand: F, g, q and b are all trained. ``input_stage="ring"`` ties the filters to
+  the ring instead: F = M F_0, with F_0 the initial filters held fixed and M circulant and
+  even, M_ij = m(theta_i - theta_j), so each cell mixes the fixed filters by a learned
+  profile of orientation offsets (floor(N/2) + 1 numbers in place of N D). For a GSM on a
+  ring the exact posterior mean at a given contrast has this form: both A^T A and the prior
+  covariance are (nearly) circulant, so mu = (g^2 A^T A / s^2 + C^-1)^-1 g A^T x / s^2 is a
+  circulant mixture of A^T x.
 - **Input noise** eta: OU processes (time constant tau_noise) with stationary covariance
       Sigma_eta = diag(sigma) (R kron K_eta) diag(sigma),
   sigma the sd of each population [mV], K_eta the ring kernel of a learned width l_eta and R
@@ -37,7 +43,10 @@ import numpy as np
 from circuits._validation import count, positive
 from circuits.ssn import _HENNEQUIN_WEIGHTS, StochasticSSN
 
-__all__ = ["RingSSN", "ring_kernel", "ring_orientations"]
+__all__ = ["RingSSN", "INPUT_STAGES", "ring_kernel", "ring_orientations"]
+
+#: The input stage's forms: free filters, or filters tied to the ring (module docstring).
+INPUT_STAGES = ("filters", "ring")
 
 # Cholesky jitter, relative to the unit diagonal of the noise correlation: a wide l_eta makes
 # K_eta nearly rank one.
@@ -64,9 +73,12 @@ class RingSSN(StochasticSSN):
 
     n_excitatory : N, the ring size (cells per population, >= 2); n_inhibitory must equal it.
     input_noise : False removes eta (the no-noise control).
+    input_stage : "filters" (every filter learned) or "ring" (a learned circulant mixture of
+        the fixed initial filters); one of ``INPUT_STAGES``.
     """
 
     input_noise: bool = True
+    input_stage: str = "filters"
 
     def __post_init__(self):
         super().__post_init__()
@@ -75,6 +87,8 @@ class RingSSN(StochasticSSN):
         if self.n_inhibitory != self.n_excitatory:
             raise ValueError(f"a ring has one E and one I cell per orientation: n_inhibitory must equal "
                              f"n_excitatory ({self.n_excitatory}), got {self.n_inhibitory}")
+        if self.input_stage not in INPUT_STAGES:
+            raise ValueError(f"input_stage must be one of {INPUT_STAGES}, got {self.input_stage!r}")
 
     @property
     def orientations(self) -> np.ndarray:
@@ -85,7 +99,9 @@ class RingSSN(StochasticSSN):
         """Initial parameters. ``filters`` (N, D): the input stage's initial filters (the task's
         A^T); default random N(0, 1/D). J_ab from Hennequin et al. (2018), every width
         ``connection_width``, input gains 1 (E and I), energy gains 0, biases 2 mV, noise sd
-        ``noise_std`` mV in both populations with width ``noise_width`` and no E-I correlation."""
+        ``noise_std`` mV in both populations with width ``noise_width`` and no E-I correlation.
+        With the ring input stage, ``filters`` is the fixed basis F_0 and the profile m starts
+        at the identity (m(0) = 1, else 0), so both stages start from the same filters."""
         positive("noise_std", noise_std)
         positive("connection_width", connection_width)
         positive("noise_width", noise_width)
@@ -95,7 +111,10 @@ class RingSSN(StochasticSSN):
         if filters.shape != (self.n_excitatory, self.n_input):
             raise ValueError(f"filters must be (ring size, n_input) = {(self.n_excitatory, self.n_input)}, "
                              f"got {filters.shape}")
+        tied = {"filter_profile": jnp.zeros(self.n_excitatory // 2 + 1).at[0].set(1.0)} \
+            if self.input_stage == "ring" else {}
         return {
+            **tied,
             "log_strength": jnp.log(jnp.asarray(_HENNEQUIN_WEIGHTS, dtype=jnp.float32)),
             "log_width": jnp.full((2, 2), np.log(connection_width), dtype=jnp.float32),
             "filters": filters,
@@ -126,9 +145,20 @@ class RingSSN(StochasticSSN):
         strength = self._population_pairs(jnp.exp(params["log_strength"]))
         return strength * kernel / normaliser * signs[None, :]
 
+    def input_filters(self, params):
+        """F, (N, D): the learned filters, or with the ring input stage M F_0, M_ij =
+        m(theta_i - theta_j) from the profile m over offsets 0 .. floor(N/2) (m(-d) = m(d)), F_0
+        held fixed (no gradient reaches it)."""
+        if self.input_stage == "filters":
+            return params["filters"]
+        offsets = np.arange(self.n_excitatory)
+        offset = (offsets[:, None] - offsets[None, :]) % self.n_excitatory
+        mixing = params["filter_profile"][np.minimum(offset, self.n_excitatory - offset)]
+        return mixing @ jax.lax.stop_gradient(params["filters"])
+
     def filter_responses(self, params, x):
         """f = F x, (..., N)."""
-        return x @ params["filters"].T
+        return x @ self.input_filters(params).T
 
     def input_drive(self, params, x):
         """h = g_a f + q_a e(x) + b_a for each population a, mV, (..., n_units)."""

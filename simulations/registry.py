@@ -405,6 +405,8 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     ring.add_argument("--contrasts", type=NON_NEGATIVE, nargs="+", default=None,
                       help="training and test contrasts, >= 0 (default 0 0.25 0.5 1 2)")
     ring.add_argument("--steps", type=COUNT, default=None, help="training steps (default 3000)")
+    ring.add_argument("--input-stage", choices=("filters", "ring"), default="filters",
+                      help="learn every input filter, or a circulant mixture of the GSM's filters tied to the ring")
     return experiments.choices
 
 
@@ -469,7 +471,7 @@ def experiment_call(args):
         label = f"objective {args.objective}"
     elif args.experiment == "ring-ssn":
         kwargs = dict(seed=args.seed, objective=args.objective, input_noise=not args.no_noise,
-                      ring_size=args.ring_size, progress=not args.quiet)
+                      ring_size=args.ring_size, input_stage=args.input_stage, progress=not args.quiet)
         if args.contrasts is not None:
             kwargs["contrast_levels"] = tuple(args.contrasts)
         if args.steps is not None:

@@ -28,7 +28,7 @@ import numpy as np
 import xarray as xr
 
 from circuits._validation import count, positive
-from circuits.ring_ssn import RingSSN
+from circuits.ring_ssn import INPUT_STAGES, RingSSN
 from simulations.results import config_of, new_dataset, parameter_variables, parameters_of, scalar, variable
 from simulations.ssn_experiments import OBJECTIVES, _moments, _TrainingSetting, stimuli_at_contrasts, train_ssn
 
@@ -41,7 +41,7 @@ _INITIAL_FILTER_GAIN = 2.0
 _PARAMETER_DIMS = {"log_strength": ("population", "population_"), "log_width": ("population", "population_"),
                    "filters": ("orientation", "obs"), "input_gain": ("population",), "energy_gain": ("population",),
                    "input_bias": ("population",), "log_noise_std": ("population",), "log_noise_width": (),
-                   "noise_correlation_logit": ()}
+                   "noise_correlation_logit": (), "filter_profile": ("orientation_offset",)}
 
 
 def ring_task_data(seed: int, ring_size: int, patch_size: int, noise_std: float, contrast_levels, n_images: int,
@@ -102,7 +102,8 @@ def run_ring_ssn(seed: int, objective: str = "moments", input_noise: bool = True
                  patch_size: int = 12, noise_std: float = 0.5, contrast_levels=DEFAULT_CONTRASTS,
                  n_images: int = 200, test_stimuli: int = 10, steps: int = 3000, batch_stimuli: int = 10,
                  trials: int = 8, burn_in: float = 0.1, window: float = 0.2, learning_rate: float = 0.01,
-                 test_trials: int = 50, dt: float = 0.0005, progress: bool = True) -> xr.Dataset:
+                 test_trials: int = 50, dt: float = 0.0005, input_stage: str = "filters",
+                 progress: bool = True) -> xr.Dataset:
     """Train a ring SSN (module docstring) and score it on held-out stimuli.
 
     objective : "moments" (mean, variance and covariance) or "mean" (the mean-only control).
@@ -111,10 +112,13 @@ def run_ring_ssn(seed: int, objective: str = "moments", input_noise: bool = True
     contrast_levels : >= 1 contrasts >= 0 (0 is a blank). n_images, test_stimuli : latents
     per contrast for training and scoring. burn_in, window : seconds from rest before moments
     are read, and read over [s]. trials, test_trials : noisy trials per stimulus in a training
-    step and in scoring. dt : Euler step [s].
+    step and in scoring. dt : Euler step [s]. input_stage : "filters" (every filter learned)
+    or "ring" (a learned circulant mixture of the GSM's filters; ``circuits.ring_ssn``).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    if input_stage not in INPUT_STAGES:
+        raise ValueError(f"input_stage must be one of {INPUT_STAGES}, got {input_stage!r}")
     count("seed", seed, 0)
     for name, value in (("n_images", n_images), ("test_stimuli", test_stimuli), ("steps", steps),
                         ("trials", trials), ("test_trials", test_trials)):
@@ -129,7 +133,7 @@ def run_ring_ssn(seed: int, objective: str = "moments", input_noise: bool = True
     started = time.perf_counter()
     model, x_train, x_test = ring_task_data(seed, ring_size, patch_size, noise_std, levels, n_images, test_stimuli)
     posterior = model.posterior(x_train)
-    ssn = RingSSN(model.n_obs, ring_size, dt=dt, input_noise=bool(input_noise))
+    ssn = RingSSN(model.n_obs, ring_size, dt=dt, input_noise=bool(input_noise), input_stage=input_stage)
     key_init, key_train, key_test = jax.random.split(jax.random.PRNGKey(seed), 3)
     params = ssn.init(key_init, filters=_INITIAL_FILTER_GAIN * model.A.T)
     setting = _TrainingSetting(min(count("batch_stimuli", batch_stimuli, 1), len(x_train)), trials, burn_in_steps,
@@ -173,6 +177,8 @@ def run_ring_ssn(seed: int, objective: str = "moments", input_noise: bool = True
               level_dim: variable(level_dim, levels, "1", "stimulus contrast"),
               "latent": variable("latent", np.arange(ring_size), "1", "latent / orientation"),
               "orientation": variable("orientation", ssn.orientations, "rad", "preferred orientation"),
+              "orientation_offset": variable("orientation_offset", ssn.orientations[: ring_size // 2 + 1], "rad",
+                                             "offset theta_i - theta_j of the ring input stage's profile"),
               "population": variable("population", ["E", "I"], "1", "cell population"),
               "population_": variable("population_", ["E", "I"], "1", "presynaptic population"),
               "obs": variable("obs", np.arange(model.n_obs), "1", "pixel"),
@@ -182,7 +188,7 @@ def run_ring_ssn(seed: int, objective: str = "moments", input_noise: bool = True
               "ring_size": ring_size, "patch_size": patch_size, "noise_std": noise_std,
               "contrast_levels": levels.tolist(), "n_images": n_images, "test_stimuli": test_stimuli, "steps": steps,
               "batch_stimuli": setting.batch_stimuli, "trials": trials, "burn_in": burn_in, "window": window,
-              "learning_rate": learning_rate, "test_trials": test_trials, "dt": dt}
+              "learning_rate": learning_rate, "test_trials": test_trials, "dt": dt, "input_stage": input_stage}
     ds = new_dataset(data_vars, coords, config, "ring-ssn")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds
@@ -196,6 +202,8 @@ def trained_ring_ssn(results: xr.Dataset):
     if config.get("experiment") != "ring-ssn":
         raise ValueError(f"expected a ring-ssn results file, got {config.get('experiment')!r}")
     model = ring_gsm_model(config["ring_size"], config["patch_size"], config["noise_std"])
-    ssn = RingSSN(model.n_obs, config["ring_size"], dt=config["dt"], input_noise=config["input_noise"])
+    # Files written before the ring input stage existed have free filters.
+    ssn = RingSSN(model.n_obs, config["ring_size"], dt=config["dt"], input_noise=config["input_noise"],
+                  input_stage=config.get("input_stage", "filters"))
     params = {name: jnp.asarray(value, dtype=jnp.float32) for name, value in parameters_of(results).items()}
     return ssn, params, model, config

@@ -1,6 +1,7 @@
 """The ring SSN: ring connectivity (circulant blocks, Dale's law, population totals), the input
-stage written out by hand, the trained noise covariance against the exact stationary
-covariance of the discrete OU process, the no-noise control, and clear errors.
+stage written out by hand (free, and tied to the ring against SciPy's circulant), the trained
+noise covariance against the exact stationary covariance of the discrete OU process, the
+no-noise control, and clear errors.
 
 False alarms: the noise covariance's 136 distinct entries are each compared within 4.5 SE of
 their sampling distribution (independent trials): at most 136 x 6.8e-6 < 1e-3 per run; the
@@ -53,6 +54,30 @@ def test_input_drive_is_the_filter_stage_written_out():
     np.testing.assert_allclose(np.asarray(ssn.input_drive(params, jnp.asarray(x))), expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("ring_size", [5, 6])  # odd and even rings fold the offsets differently
+def test_the_ring_input_stage_is_a_circulant_even_mixture_of_fixed_filters(ring_size):
+    from scipy.linalg import circulant
+
+    ssn = RingSSN(7, ring_size, input_stage="ring")
+    rng = np.random.default_rng(1)
+    basis, x = rng.standard_normal((ring_size, 7)), rng.standard_normal((3, 7))
+    params = ssn.init(jax.random.PRNGKey(0), filters=basis)
+    # it starts from the fixed filters themselves
+    np.testing.assert_allclose(np.asarray(ssn.input_filters(params)), basis, rtol=1e-6, atol=1e-6)
+    profile = rng.standard_normal(ring_size // 2 + 1)
+    params["filter_profile"] = jnp.asarray(profile, dtype=jnp.float32)
+    # the offset profile extended evenly round the ring, m(-d) = m(d)
+    full = np.concatenate([profile, profile[1:(ring_size + 1) // 2][::-1]])
+    mixing = circulant(full)
+    np.testing.assert_allclose(mixing, mixing.T)
+    np.testing.assert_allclose(np.asarray(ssn.filter_responses(params, jnp.asarray(x))), x @ (mixing @ basis).T,
+                               rtol=1e-5, atol=1e-5)
+    # only the profile learns: no gradient reaches the fixed filters
+    gradient = jax.grad(lambda p: jnp.sum(ssn.input_drive(p, jnp.asarray(x)) ** 2))(params)
+    assert np.all(np.asarray(gradient["filters"]) == 0.0)
+    assert np.all(np.abs(np.asarray(gradient["filter_profile"])) > 0.0)
+
+
 def test_ring_kernel_is_positive_definite_and_unit_on_the_diagonal():
     theta = ring_orientations(12)
     for width in (0.2, 0.5, 1.0):  # wider kernels are positive definite too, but below float precision
@@ -101,6 +126,7 @@ def test_no_noise_control_is_deterministic():
     (dict(n_input=2, n_excitatory=1), "ring size"),
     (dict(n_input=2, n_excitatory=4, n_inhibitory=3), "n_inhibitory"),
     (dict(n_input=0, n_excitatory=4), "n_input"),
+    (dict(n_input=2, n_excitatory=4, input_stage="tied"), "input_stage"),
 ])
 def test_bad_circuits_are_refused_by_name(kwargs, message):
     with pytest.raises(ValueError, match=message):
