@@ -18,6 +18,7 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 from circuits.learning import CHARGES, PRECISION_SHAPES  # noqa: E402
 from circuits.reliability import COST_FAMILIES  # noqa: E402
+from circuits.ring_ssn import INPUT_STAGES  # noqa: E402
 
 __all__ = ["ArgumentParser", "add_run_parsers", "build_run_parser", "experiment_call", "experiments", "QUICK",
            "FROM_EXPERIMENTS"]
@@ -405,7 +406,7 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     ring.add_argument("--contrasts", type=NON_NEGATIVE, nargs="+", default=None,
                       help="training and test contrasts, >= 0 (default 0 0.25 0.5 1 2)")
     ring.add_argument("--steps", type=COUNT, default=None, help="training steps (default 3000)")
-    ring.add_argument("--input-stage", choices=("filters", "ring"), default="filters",
+    ring.add_argument("--input-stage", choices=INPUT_STAGES, default="filters",
                       help="learn every input filter, or a circulant mixture of the GSM's filters tied to the ring")
     return experiments.choices
 
