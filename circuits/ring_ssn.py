@@ -25,11 +25,20 @@ W, h and eta are parameterised:
   ring the exact posterior mean at a given contrast has this form: both A^T A and the prior
   covariance are (nearly) circulant, so mu = (g^2 A^T A / s^2 + C^-1)^-1 g A^T x / s^2 is a
   circulant mixture of A^T x.
+  ``divisive_normalisation=True`` divides the tuned drive by the energy,
+      h_i^a = g_a f_i / (1 + e(x) / e_0) + q_a e(x) + b_a,
+  with e_0 [mV] learned: the normalisation by pooled filter energy that computes a GSM's
+  posterior mean (Schwartz & Simoncelli 2001; Wainwright & Simoncelli 2000), given to the
+  input stage instead of being left to the recurrence. Its gain on f falls as 1/e at high
+  contrast, as the exact posterior mean's gain on A^T x does.
 - **Input noise** eta: OU processes (time constant tau_noise) with stationary covariance
       Sigma_eta = diag(sigma) (R kron K_eta) diag(sigma),
   sigma the sd of each population [mV], K_eta the ring kernel of a learned width l_eta and R
   the 2x2 E-I correlation [[1, r], [r, 1]], |r| < 1 (learned): a trained noise covariance with
   the ring's symmetry. ``input_noise=False`` removes it (the no-noise control).
+  ``private_noise=True`` adds an independent term per cell, Sigma_eta + diag(p)^2 with p a
+  learned sd per population [mV]: the ring kernel is positive everywhere, so without it
+  every pair of nearby cells shares most of its noise.
 """
 
 from __future__ import annotations
@@ -75,10 +84,14 @@ class RingSSN(StochasticSSN):
     input_noise : False removes eta (the no-noise control).
     input_stage : "filters" (every filter learned) or "ring" (a learned circulant mixture of
         the fixed initial filters); one of ``INPUT_STAGES``.
+    divisive_normalisation : True divides the tuned drive by 1 + e(x) / e_0 (module docstring).
+    private_noise : True adds independent noise per cell to the ring-correlated noise.
     """
 
     input_noise: bool = True
     input_stage: str = "filters"
+    divisive_normalisation: bool = False
+    private_noise: bool = False
 
     def __post_init__(self):
         super().__post_init__()
@@ -95,14 +108,19 @@ class RingSSN(StochasticSSN):
         return ring_orientations(self.n_excitatory)
 
     def init(self, key, filters=None, noise_std: float = 1.0, connection_width: float = 0.5,
-             noise_width: float = 0.5) -> dict:
+             noise_width: float = 0.5, normalisation_energy: float = 10.0,
+             private_noise_std: float = 0.5) -> dict:
         """Initial parameters. ``filters`` (N, D): the input stage's initial filters (the task's
         A^T); default random N(0, 1/D). J_ab from Hennequin et al. (2018), every width
         ``connection_width``, input gains 1 (E and I), energy gains 0, biases 2 mV, noise sd
         ``noise_std`` mV in both populations with width ``noise_width`` and no E-I correlation.
         With the ring input stage, ``filters`` is the fixed basis F_0 and the profile m starts
-        at the identity (m(0) = 1, else 0), so both stages start from the same filters."""
+        at the identity (m(0) = 1, else 0), so both stages start from the same filters. With
+        divisive normalisation, e_0 starts at ``normalisation_energy`` mV; with private noise,
+        its sd starts at ``private_noise_std`` mV in both populations."""
         positive("noise_std", noise_std)
+        positive("normalisation_energy", normalisation_energy)
+        positive("private_noise_std", private_noise_std)
         positive("connection_width", connection_width)
         positive("noise_width", noise_width)
         if filters is None:
@@ -113,6 +131,10 @@ class RingSSN(StochasticSSN):
                              f"got {filters.shape}")
         tied = {"filter_profile": jnp.zeros(self.n_excitatory // 2 + 1).at[0].set(1.0)} \
             if self.input_stage == "ring" else {}
+        if self.divisive_normalisation:
+            tied["log_normalisation_energy"] = jnp.asarray(np.log(normalisation_energy), dtype=jnp.float32)
+        if self.private_noise:
+            tied["log_private_noise_std"] = jnp.full(2, np.log(private_noise_std), dtype=jnp.float32)
         return {
             **tied,
             "log_strength": jnp.log(jnp.asarray(_HENNEQUIN_WEIGHTS, dtype=jnp.float32)),
@@ -161,11 +183,13 @@ class RingSSN(StochasticSSN):
         return x @ self.input_filters(params).T
 
     def input_drive(self, params, x):
-        """h = g_a f + q_a e(x) + b_a for each population a, mV, (..., n_units)."""
+        """h = g_a f + q_a e(x) + b_a for each population a, with f divided by 1 + e(x) / e_0
+        under divisive normalisation; mV, (..., n_units)."""
         f = self.filter_responses(params, x)
         energy = jnp.sqrt(jnp.mean(f * f, axis=-1, keepdims=True))
+        tuned = f / (1.0 + energy / jnp.exp(params["log_normalisation_energy"])) if self.divisive_normalisation else f
         pop = np.repeat([0, 1], self.n_excitatory)
-        return (jnp.tile(f, 2) * params["input_gain"][pop] + energy * params["energy_gain"][pop]
+        return (jnp.tile(tuned, 2) * params["input_gain"][pop] + energy * params["energy_gain"][pop]
                 + params["input_bias"][pop])
 
     def noise_std(self, params):
@@ -179,15 +203,28 @@ class RingSSN(StochasticSSN):
         kernel = ring_kernel(self.orientations, jnp.exp(params["log_noise_width"]))
         return jnp.kron(jnp.array([[1.0, r], [r, 1.0]]), kernel)
 
+    def private_noise_std(self, params):
+        """sd of each cell's independent noise term, mV, (n_units,); 0 without it."""
+        if not (self.private_noise and self.input_noise):
+            return jnp.zeros(self.n_units)
+        return jnp.repeat(jnp.exp(params["log_private_noise_std"]), self.n_excitatory)
+
     def noise_covariance(self, params):
         """Sigma_eta [mV^2], (n_units, n_units): the stationary covariance of eta."""
         sd = self.noise_std(params)
-        return sd[:, None] * self.noise_correlation(params) * sd[None, :]
+        shared = sd[:, None] * self.noise_correlation(params) * sd[None, :]
+        return shared + jnp.diag(self.private_noise_std(params) ** 2)
 
     def _noise_kick(self, params, noise_decay):
-        """L^T sqrt(2 dt / tau_noise), L L^T = Sigma_eta (with a small diagonal jitter)."""
+        """L^T sqrt(2 dt / tau_noise), L L^T = Sigma_eta (with a small diagonal jitter on the
+        ring-correlated part)."""
         correlation = self.noise_correlation(params) + _JITTER * jnp.eye(self.n_units)
-        factor = jnp.linalg.cholesky(correlation) * self.noise_std(params)[:, None]
+        if self.private_noise and self.input_noise:
+            sd = self.noise_std(params)
+            covariance = sd[:, None] * correlation * sd[None, :] + jnp.diag(self.private_noise_std(params) ** 2)
+            factor = jnp.linalg.cholesky(covariance)
+        else:  # kept as it was, so that runs without private noise are unchanged to the bit
+            factor = jnp.linalg.cholesky(correlation) * self.noise_std(params)[:, None]
         return factor.T * jnp.sqrt(2.0 * noise_decay)
 
     @staticmethod

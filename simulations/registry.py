@@ -408,6 +408,10 @@ def add_run_parsers(run: argparse.ArgumentParser) -> dict:
     ring.add_argument("--steps", type=COUNT, default=None, help="training steps (default 3000)")
     ring.add_argument("--input-stage", choices=INPUT_STAGES, default="filters",
                       help="learn every input filter, or a circulant mixture of the GSM's filters tied to the ring")
+    ring.add_argument("--divisive-normalisation", action="store_true",
+                      help="divide the tuned input by 1 + (filter energy) / e0, e0 learned")
+    ring.add_argument("--private-noise", action="store_true",
+                      help="add independent input noise per cell to the ring-correlated noise")
     return experiments.choices
 
 
@@ -472,7 +476,9 @@ def experiment_call(args):
         label = f"objective {args.objective}"
     elif args.experiment == "ring-ssn":
         kwargs = dict(seed=args.seed, objective=args.objective, input_noise=not args.no_noise,
-                      ring_size=args.ring_size, input_stage=args.input_stage, progress=not args.quiet)
+                      ring_size=args.ring_size, input_stage=args.input_stage,
+                      divisive_normalisation=args.divisive_normalisation, private_noise=args.private_noise,
+                      progress=not args.quiet)
         if args.contrasts is not None:
             kwargs["contrast_levels"] = tuple(args.contrasts)
         if args.steps is not None:

@@ -41,7 +41,8 @@ _INITIAL_FILTER_GAIN = 2.0
 _PARAMETER_DIMS = {"log_strength": ("population", "population_"), "log_width": ("population", "population_"),
                    "filters": ("orientation", "obs"), "input_gain": ("population",), "energy_gain": ("population",),
                    "input_bias": ("population",), "log_noise_std": ("population",), "log_noise_width": (),
-                   "noise_correlation_logit": (), "filter_profile": ("orientation_offset",)}
+                   "noise_correlation_logit": (), "filter_profile": ("orientation_offset",),
+                   "log_normalisation_energy": (), "log_private_noise_std": ("population",)}
 
 
 def ring_task_data(seed: int, ring_size: int, patch_size: int, noise_std: float, contrast_levels, n_images: int,
@@ -81,6 +82,9 @@ def fit_by_contrast(posterior, mean, cov, n_levels: int) -> dict[str, np.ndarray
     ``mean_error`` RMS over stimuli and latents of (m - mu) / posterior sd;
     ``variance_ratio`` mean over stimuli and latents of response / posterior variance;
     ``covariance_error`` ||offdiag(C - Sigma)||_F / ||offdiag(Sigma)||_F, mean over stimuli;
+    ``mean_slope`` the least-squares slope of m on mu (with an intercept), pooled over stimuli
+    and latents: below 1 where the responses shrink the posterior means towards a constant
+    (NaN where the posterior means do not vary within a level);
     ``posterior_variance``, ``response_variance``: means over stimuli and latents."""
     posterior_variance = np.diagonal(posterior.cov, axis1=1, axis2=2)
     response_variance = np.diagonal(cov, axis1=1, axis2=2)
@@ -91,9 +95,17 @@ def fit_by_contrast(posterior, mean, cov, n_levels: int) -> dict[str, np.ndarray
     def by_level(values):
         return values.reshape(n_levels, -1).mean(1)
 
+    posterior_means = posterior.mean.reshape(n_levels, -1)
+    centred_posterior = posterior_means - posterior_means.mean(1, keepdims=True)
+    spread = np.sum(centred_posterior**2, 1)
+    covariation = np.sum(centred_posterior * mean.reshape(n_levels, -1), 1)
+    slope = np.full(n_levels, np.nan)
+    np.divide(covariation, spread, out=slope, where=spread > 0)
+
     return {"mean_error": np.sqrt(by_level((mean - posterior.mean) ** 2 / posterior_variance)),
             "variance_ratio": by_level(response_variance / posterior_variance),
             "covariance_error": by_level(covariance_error),
+            "mean_slope": slope,
             "posterior_variance": by_level(posterior_variance),
             "response_variance": by_level(response_variance)}
 
@@ -103,6 +115,7 @@ def run_ring_ssn(seed: int, objective: str = "moments", input_noise: bool = True
                  n_images: int = 200, test_stimuli: int = 10, steps: int = 3000, batch_stimuli: int = 10,
                  trials: int = 8, burn_in: float = 0.1, window: float = 0.2, learning_rate: float = 0.01,
                  test_trials: int = 50, dt: float = 0.0005, input_stage: str = "filters",
+                 divisive_normalisation: bool = False, private_noise: bool = False,
                  progress: bool = True) -> xr.Dataset:
     """Train a ring SSN (module docstring) and score it on held-out stimuli.
 
@@ -114,6 +127,9 @@ def run_ring_ssn(seed: int, objective: str = "moments", input_noise: bool = True
     are read, and read over [s]. trials, test_trials : noisy trials per stimulus in a training
     step and in scoring. dt : Euler step [s]. input_stage : "filters" (every filter learned)
     or "ring" (a learned circulant mixture of the GSM's filters; ``circuits.ring_ssn``).
+    divisive_normalisation : divide the tuned drive by 1 + e(x) / e_0, e_0 learned
+    (``circuits.ring_ssn``). private_noise : add independent noise per cell to the
+    ring-correlated input noise.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
@@ -133,7 +149,8 @@ def run_ring_ssn(seed: int, objective: str = "moments", input_noise: bool = True
     started = time.perf_counter()
     model, x_train, x_test = ring_task_data(seed, ring_size, patch_size, noise_std, levels, n_images, test_stimuli)
     posterior = model.posterior(x_train)
-    ssn = RingSSN(model.n_obs, ring_size, dt=dt, input_noise=bool(input_noise), input_stage=input_stage)
+    ssn = RingSSN(model.n_obs, ring_size, dt=dt, input_noise=bool(input_noise), input_stage=input_stage,
+                  divisive_normalisation=bool(divisive_normalisation), private_noise=bool(private_noise))
     key_init, key_train, key_test = jax.random.split(jax.random.PRNGKey(seed), 3)
     params = ssn.init(key_init, filters=_INITIAL_FILTER_GAIN * model.A.T)
     setting = _TrainingSetting(min(count("batch_stimuli", batch_stimuli, 1), len(x_train)), trials, burn_in_steps,
@@ -158,6 +175,9 @@ def run_ring_ssn(seed: int, objective: str = "moments", input_noise: bool = True
         "covariance_error_by_contrast": variable(level_dim, fit["covariance_error"], "1",
                                                  "||offdiag(response cov - posterior cov)||_F / "
                                                  "||offdiag(posterior cov)||_F, held-out stimuli"),
+        "mean_slope_by_contrast": variable(level_dim, fit["mean_slope"], "1",
+                                           "least-squares slope of response mean on posterior mean, held-out "
+                                           "stimuli (1: no shrinkage)"),
         "posterior_variance_by_contrast": variable(level_dim, fit["posterior_variance"], "1",
                                                    "exact posterior variance, mean over stimuli and latents"),
         "response_variance_by_contrast": variable(level_dim, fit["response_variance"], "1",
@@ -188,7 +208,8 @@ def run_ring_ssn(seed: int, objective: str = "moments", input_noise: bool = True
               "ring_size": ring_size, "patch_size": patch_size, "noise_std": noise_std,
               "contrast_levels": levels.tolist(), "n_images": n_images, "test_stimuli": test_stimuli, "steps": steps,
               "batch_stimuli": setting.batch_stimuli, "trials": trials, "burn_in": burn_in, "window": window,
-              "learning_rate": learning_rate, "test_trials": test_trials, "dt": dt, "input_stage": input_stage}
+              "learning_rate": learning_rate, "test_trials": test_trials, "dt": dt, "input_stage": input_stage,
+              "divisive_normalisation": bool(divisive_normalisation), "private_noise": bool(private_noise)}
     ds = new_dataset(data_vars, coords, config, "ring-ssn")
     ds.attrs["wall_time_s"] = time.perf_counter() - started
     return ds
@@ -202,8 +223,10 @@ def trained_ring_ssn(results: xr.Dataset):
     if config.get("experiment") != "ring-ssn":
         raise ValueError(f"expected a ring-ssn results file, got {config.get('experiment')!r}")
     model = ring_gsm_model(config["ring_size"], config["patch_size"], config["noise_std"])
-    # Files written before the ring input stage existed have free filters.
+    # Files written before these options existed have free filters and no normalisation.
     ssn = RingSSN(model.n_obs, config["ring_size"], dt=config["dt"], input_noise=config["input_noise"],
-                  input_stage=config.get("input_stage", "filters"))
+                  input_stage=config.get("input_stage", "filters"),
+                  divisive_normalisation=config.get("divisive_normalisation", False),
+                  private_noise=config.get("private_noise", False))
     params = {name: jnp.asarray(value, dtype=jnp.float32) for name, value in parameters_of(results).items()}
     return ssn, params, model, config

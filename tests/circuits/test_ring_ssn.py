@@ -1,6 +1,8 @@
 """The ring SSN: ring connectivity (circulant blocks, Dale's law, population totals), the input
-stage written out by hand (free, and tied to the ring against SciPy's circulant), the trained
-noise covariance against the exact stationary covariance of the discrete OU process, the
+stage written out by hand (free, tied to the ring against SciPy's circulant, and divisively
+normalised), the trained
+noise covariance against the exact stationary covariance of the discrete OU process and
+with a private term written out, the
 no-noise control, and clear errors.
 
 False alarms: the noise covariance's 136 distinct entries are each compared within 4.5 SE of
@@ -52,6 +54,29 @@ def test_input_drive_is_the_filter_stage_written_out():
     expected = np.concatenate([gain[0] * f + energy_gain[0] * energy + bias[0],
                                gain[1] * f + energy_gain[1] * energy + bias[1]], axis=1)
     np.testing.assert_allclose(np.asarray(ssn.input_drive(params, jnp.asarray(x))), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_divisive_normalisation_divides_the_tuned_drive_by_the_energy():
+    ssn = RingSSN(4, 3, divisive_normalisation=True)
+    rng = np.random.default_rng(2)
+    filters, x = rng.standard_normal((3, 4)), 3.0 * rng.standard_normal((2, 4))
+    gain, energy_gain, bias, e0 = np.array([0.7, -0.3]), np.array([1.5, 2.5]), np.array([2.0, 1.0]), 1.7
+    params = _params(ssn, filters=filters, input_gain=gain, energy_gain=energy_gain, input_bias=bias,
+                     log_normalisation_energy=np.log(e0))
+    f = x @ filters.T
+    energy = np.sqrt((f**2).mean(1, keepdims=True))
+    tuned = f / (1.0 + energy / e0)
+    expected = np.concatenate([gain[0] * tuned + energy_gain[0] * energy + bias[0],
+                               gain[1] * tuned + energy_gain[1] * energy + bias[1]], axis=1)
+    np.testing.assert_allclose(np.asarray(ssn.input_drive(params, jnp.asarray(x))), expected, rtol=1e-5, atol=1e-5)
+    # e_0 is learned: it starts at the init's value and receives a gradient
+    assert float(np.exp(ssn.init(jax.random.PRNGKey(0), normalisation_energy=4.0)["log_normalisation_energy"])) \
+        == pytest.approx(4.0)
+    gradient = jax.grad(lambda p: jnp.sum(ssn.input_drive(p, jnp.asarray(x)) ** 2))(params)
+    assert float(gradient["log_normalisation_energy"]) != 0.0
+    assert "log_normalisation_energy" not in RingSSN(4, 3).init(jax.random.PRNGKey(0))
+    with pytest.raises(ValueError, match="normalisation_energy"):
+        ssn.init(jax.random.PRNGKey(0), normalisation_energy=0.0)
 
 
 @pytest.mark.parametrize("ring_size", [5, 6])  # odd and even rings fold the offsets differently
@@ -110,6 +135,29 @@ def test_noise_covariance_matches_the_exact_stationary_covariance():
     se = np.sqrt((np.outer(np.diag(stationary), np.diag(stationary)) + stationary**2) / n_trials)
     upper = np.triu_indices(16)
     assert np.max(np.abs(sample - stationary)[upper] / se[upper]) < 4.5
+
+
+def test_private_noise_adds_an_independent_term_per_cell_to_the_kick():
+    """Sigma_eta + diag(p)^2, and the OU kick's factor squares to it (times 2 dt / tau_noise),
+    with the jitter only on the ring-correlated part."""
+    ssn = RingSSN(2, 5, private_noise=True)
+    params = _params(ssn, log_noise_std=np.log([1.5, 0.8]), log_noise_width=np.log(0.6),
+                     noise_correlation_logit=np.arctanh(0.4), log_private_noise_std=np.log([0.3, 0.9]))
+    sd, private = np.repeat([1.5, 0.8], 5), np.repeat([0.3, 0.9], 5)
+    theta = np.arange(5) * np.pi / 5
+    correlation = np.kron([[1.0, 0.4], [0.4, 1.0]], np.exp((np.cos(2 * (theta[:, None] - theta)) - 1) / 0.6**2))
+    expected = sd[:, None] * correlation * sd[None, :] + np.diag(private**2)
+    np.testing.assert_allclose(np.asarray(ssn.noise_covariance(params)), expected, rtol=1e-5, atol=1e-6)
+    decay = ssn.dt / ssn.tau_noise
+    kick = np.asarray(ssn._noise_kick(params, decay), dtype=float)
+    jitter = 1e-4 * np.diag(sd**2)
+    np.testing.assert_allclose(kick.T @ kick / (2 * decay), expected + jitter, rtol=1e-4, atol=1e-5)
+    # off by default, and silent in the no-noise control
+    assert "log_private_noise_std" not in RingSSN(2, 5).init(jax.random.PRNGKey(0))
+    silent = RingSSN(2, 5, private_noise=True, input_noise=False)
+    assert np.all(np.asarray(silent.noise_covariance(silent.init(jax.random.PRNGKey(0)))) == 0)
+    with pytest.raises(ValueError, match="private_noise_std"):
+        ssn.init(jax.random.PRNGKey(0), private_noise_std=-1.0)
 
 
 def test_no_noise_control_is_deterministic():

@@ -39,6 +39,18 @@ def test_fit_by_contrast_against_hand_computed_values():
     np.testing.assert_allclose(fit["variance_ratio"], [1.0, (2 + 2 + 0.5 + 0.5) / 4])
     np.testing.assert_allclose(fit["covariance_error"], [1.0, (0.0 + 2.0) / 2])
     np.testing.assert_allclose(fit["posterior_variance"], [2.5, 2.5])
+    assert np.all(np.isnan(fit["mean_slope"]))  # the posterior means do not vary: no slope
+
+
+def test_mean_slope_is_the_least_squares_slope_within_each_level():
+    posterior_mean = np.array([[1.0, 2.0], [3.0, -4.0], [0.5, 1.5], [2.0, 0.0]])
+    posterior = _Posterior(posterior_mean, np.tile([[1.0, 0.5], [0.5, 1.0]], (4, 1, 1)))
+    mean = np.concatenate([0.5 * posterior_mean[:2] + 1.0,  # shrunk by half and shifted
+                           posterior_mean[2:] + np.array([[0.1, -0.1], [-0.1, 0.1]])])
+    fit = fit_by_contrast(posterior, mean, np.tile(np.eye(2), (4, 1, 1)), 2)
+    deviation = posterior_mean[2:].ravel() - posterior_mean[2:].mean()
+    exact = 1.0 + np.sum(deviation * np.array([0.1, -0.1, -0.1, 0.1])) / np.sum(deviation**2)
+    np.testing.assert_allclose(fit["mean_slope"], [0.5, exact])
 
 
 def test_spectral_peak_finds_a_known_peak_and_refuses_spectra_without_one():
@@ -83,18 +95,25 @@ def test_bad_options_are_refused_before_any_work(tmp_path, capsys, options, mess
     assert_refused(["run", "ring-ssn", "--seed", "1", "--quiet", "--out", str(out), *options], message, out, capsys)
 
 
-def test_the_ring_input_stage_trains_its_profile_and_keeps_the_gsm_filters(tmp_path):
-    """Two Adam steps move the profile; the fixed filters come back from the file bitwise equal
-    to their start, 2 mV per latent unit times the GSM's filters A^T."""
+def test_the_input_stage_and_noise_options_train_and_reload(tmp_path):
+    """Two Adam steps move the profile, the normalisation energy and the private noise sds; the
+    fixed filters come back from the file bitwise equal to their start, 2 mV per latent unit
+    times the GSM's filters A^T. (One run checks every option's round trip: a run costs about
+    25 s of the suite.)"""
     from circuits.ring_ssn import INPUT_STAGES
     from simulations.cli import build_parser
     from simulations.results import load, save
     from simulations.ring_ssn import _INITIAL_FILTER_GAIN, trained_ring_ssn
 
     path = tmp_path / "ring.nc"
-    save(run_ring_ssn(1, steps=2, input_stage="ring", **QUICK), path)
+    save(run_ring_ssn(1, steps=2, input_stage="ring", divisive_normalisation=True, private_noise=True, **QUICK),
+         path)
     ssn, params, model, config = trained_ring_ssn(load(path))
     assert ssn.input_stage == config["input_stage"] == "ring"
+    assert ssn.divisive_normalisation and config["divisive_normalisation"]
+    assert abs(float(params["log_normalisation_energy"]) - np.log(10.0)) > 1e-4
+    assert ssn.private_noise and config["private_noise"]
+    assert np.all(np.abs(np.asarray(params["log_private_noise_std"]) - np.log(0.5)) > 1e-4)
     np.testing.assert_array_equal(params["filters"], np.float32(_INITIAL_FILTER_GAIN * model.A.T))
     profile = np.asarray(params["filter_profile"])
     assert profile.shape == (QUICK["ring_size"] // 2 + 1,) and np.any(profile != np.eye(1, profile.size)[0])
@@ -102,6 +121,9 @@ def test_the_ring_input_stage_trains_its_profile_and_keeps_the_gsm_filters(tmp_p
     for stage in INPUT_STAGES:
         options = ["run", "ring-ssn", "--seed", "1", "--out", "f.nc", "--input-stage", stage]
         assert build_parser().parse_args(options).input_stage == stage
+    options = build_parser().parse_args(["run", "ring-ssn", "--seed", "1", "--out", "f.nc",
+                                         "--divisive-normalisation", "--private-noise"])
+    assert options.divisive_normalisation and options.private_noise
 
 
 def test_divergent_training_names_the_step():
