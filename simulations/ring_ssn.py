@@ -33,7 +33,7 @@ from simulations.results import config_of, new_dataset, parameter_variables, par
 from simulations.ssn_experiments import OBJECTIVES, _moments, _TrainingSetting, stimuli_at_contrasts, train_ssn
 
 __all__ = ["run_ring_ssn", "trained_ring_ssn", "ring_task_data", "response_moments", "fit_by_contrast",
-           "DEFAULT_CONTRASTS"]
+           "correlation_by_offset", "DEFAULT_CONTRASTS"]
 
 DEFAULT_CONTRASTS = (0.0, 0.25, 0.5, 1.0, 2.0)
 #: Filter responses in mV per latent unit at the start: the readout reads 2 mV per unit.
@@ -76,6 +76,17 @@ def response_moments(ssn: RingSSN, params, x, key, n_trials: int, burn_in_steps:
     return np.concatenate(means), np.concatenate(covs)
 
 
+def correlation_by_offset(cov) -> np.ndarray:
+    """Mean correlation between cells d steps apart on the ring, d = 0 .. floor(N/2), over
+    cells and stimuli: cov (S, N, N) -> (floor(N/2) + 1,); entry 0 is 1."""
+    cov = np.asarray(cov, dtype=float)
+    sd = np.sqrt(np.diagonal(cov, axis1=1, axis2=2))
+    correlation = cov / sd[:, :, None] / sd[:, None, :]
+    n = cov.shape[1]
+    cells = np.arange(n)
+    return np.array([correlation[:, cells, (cells + offset) % n].mean() for offset in range(n // 2 + 1)])
+
+
 def fit_by_contrast(posterior, mean, cov, n_levels: int) -> dict[str, np.ndarray]:
     """How well response moments match the posterior's, per contrast level (stimuli
     contrast-major, as ``stimuli_at_contrasts`` orders them), each (n_levels,):
@@ -85,7 +96,9 @@ def fit_by_contrast(posterior, mean, cov, n_levels: int) -> dict[str, np.ndarray
     ``mean_slope`` the least-squares slope of m on mu (with an intercept), pooled over stimuli
     and latents: below 1 where the responses shrink the posterior means towards a constant
     (NaN where the posterior means do not vary within a level);
-    ``posterior_variance``, ``response_variance``: means over stimuli and latents."""
+    ``posterior_variance``, ``response_variance``: means over stimuli and latents;
+    ``response_correlation``, ``posterior_correlation`` (n_levels, floor(K/2) + 1): the
+    ``correlation_by_offset`` of each level's stimuli."""
     posterior_variance = np.diagonal(posterior.cov, axis1=1, axis2=2)
     response_variance = np.diagonal(cov, axis1=1, axis2=2)
     off_diagonal = 1.0 - np.eye(mean.shape[1])
@@ -106,6 +119,10 @@ def fit_by_contrast(posterior, mean, cov, n_levels: int) -> dict[str, np.ndarray
             "variance_ratio": by_level(response_variance / posterior_variance),
             "covariance_error": by_level(covariance_error),
             "mean_slope": slope,
+            "response_correlation": np.stack([correlation_by_offset(level) for level in
+                                              np.split(np.asarray(cov), n_levels)]),
+            "posterior_correlation": np.stack([correlation_by_offset(level) for level in
+                                               np.split(np.asarray(posterior.cov), n_levels)]),
             "posterior_variance": by_level(posterior_variance),
             "response_variance": by_level(response_variance)}
 
@@ -178,6 +195,12 @@ def run_ring_ssn(seed: int, objective: str = "moments", input_noise: bool = True
         "mean_slope_by_contrast": variable(level_dim, fit["mean_slope"], "1",
                                            "least-squares slope of response mean on posterior mean, held-out "
                                            "stimuli (1: no shrinkage)"),
+        "response_correlation_by_offset": variable((level_dim, "orientation_offset"), fit["response_correlation"], "1",
+                                                   "mean correlation of z between cells an offset apart on the "
+                                                   "ring, held-out stimuli"),
+        "posterior_correlation_by_offset": variable((level_dim, "orientation_offset"),
+                                                    fit["posterior_correlation"], "1",
+                                                    "the same for the exact posterior"),
         "posterior_variance_by_contrast": variable(level_dim, fit["posterior_variance"], "1",
                                                    "exact posterior variance, mean over stimuli and latents"),
         "response_variance_by_contrast": variable(level_dim, fit["response_variance"], "1",

@@ -13,7 +13,7 @@ import pytest
 from circuits.learning import TrainingDiverged
 from simulations.figures import FIGURES
 from simulations.figures.ring_ssn import spectral_peak
-from simulations.ring_ssn import fit_by_contrast, run_ring_ssn
+from simulations.ring_ssn import correlation_by_offset, fit_by_contrast, run_ring_ssn
 from simulations.tasks import ring_gsm_model
 from tests.simulations.cli_checks import assert_refused
 from tests.simulations.figure_checks import assert_reloads_to_same_plot
@@ -40,6 +40,18 @@ def test_fit_by_contrast_against_hand_computed_values():
     np.testing.assert_allclose(fit["covariance_error"], [1.0, (0.0 + 2.0) / 2])
     np.testing.assert_allclose(fit["posterior_variance"], [2.5, 2.5])
     assert np.all(np.isnan(fit["mean_slope"]))  # the posterior means do not vary: no slope
+    # two cells: offset 1 is the pair's correlation, 1/2 for the posterior; the responses' is 0
+    # and 0 on level 0, and 1/4 and 3 (not a covariance, but the formula's) on level 1
+    np.testing.assert_allclose(fit["posterior_correlation"], [[1.0, 0.5], [1.0, 0.5]])
+    np.testing.assert_allclose(fit["response_correlation"], [[1.0, 0.0], [1.0, (0.25 + 3.0 / np.sqrt(1.0)) / 2]])
+
+
+def test_correlation_by_offset_on_a_ring_of_four():
+    # an exponential correlation on the ring, rho^(ring distance), with unequal sds
+    distance = np.array([[0, 1, 2, 1], [1, 0, 1, 2], [2, 1, 0, 1], [1, 2, 1, 0]])
+    sd = np.array([1.0, 2.0, 0.5, 3.0])
+    cov = (0.6**distance * np.outer(sd, sd))[None]
+    np.testing.assert_allclose(correlation_by_offset(cov), [1.0, 0.6, 0.36])
 
 
 def test_mean_slope_is_the_least_squares_slope_within_each_level():
