@@ -15,7 +15,10 @@ Two controls are trained the same way, as Echeveste et al. did:
 
 Each run is scored on held-out stimuli (fresh latents, every contrast): per contrast, the
 RMS error of the response mean in posterior sds, the mean ratio of response variance to
-posterior variance, and the off-diagonal covariance error relative to the posterior's.
+posterior variance, and the off-diagonal covariance error relative to the posterior's; and
+two diagnostics of where the moments go wrong: the slope of the response means on the
+posterior means (below 1: shrunk), and the correlation between cells by ring offset beside
+the posterior's.
 """
 
 from __future__ import annotations
